@@ -1,0 +1,81 @@
+"""Typed events that flow from the core to the front ends.
+
+Frozen dataclasses, matched with ``match`` by the consumers (CLI writers, the TUI).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FinishReason = Literal["stop", "length", "interrupted"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's thinking (the text inside ``<think>…</think>``)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDelta:
+    """A piece of the answer proper."""
+
+    text: str
+
+
+StreamDelta = ReasoningDelta | AnswerDelta
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Seconds, measured with a monotonic clock."""
+
+    load_s: float = 0.0
+    prompt_eval_s: float = 0.0
+    time_to_first_token_s: float | None = None
+    thinking_s: float | None = None
+    total_s: float = 0.0
+    tokens_per_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.reasoning_tokens + self.answer_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A reply has started: which model and which chat it belongs to."""
+
+    model: str
+    chat_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A reply has ended, for whatever reason."""
+
+    finish_reason: FinishReason
+    usage: Usage = field(default_factory=Usage)
+    timings: Timings = field(default_factory=Timings)
+
+
+ChatEvent = Started | ReasoningDelta | AnswerDelta | Finished
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadProgress:
+    """Bytes of one file transferred so far (``total`` is None when unknown)."""
+
+    filename: str
+    done: int
+    total: int | None
+    bytes_per_s: float = 0.0
