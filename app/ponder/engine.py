@@ -1,0 +1,364 @@
+"""The llama.cpp engine: the only module that imports ``llama_cpp``.
+
+Why a loop of our own rather than ``create_completion(stream=True)``: that call
+re-detokenizes the whole completion for every token, which is O(n²) over an R1
+trace of several thousand tokens (DESIGN.md measured 127 against 317 tok/s at
+4,096 tokens). Here ``Llama.generate()`` does the decoding and the sampling (in
+llama.cpp's C sampler chain) and each token's bytes are looked up once, memoised,
+and fed to an incremental UTF-8 decoder, so a character split across tokens comes
+out whole and the cost per token stays constant.
+
+One ``Llama`` is kept per loaded model. ``generate()`` compares the new prompt with
+the tokens already in the KV cache and evaluates only the new suffix, so a second
+turn prefills only its own tokens.
+
+llama.cpp's own log is routed into :mod:`logging` (logger ``ponder.llama``) and a
+short ring buffer instead of stderr. llama-cpp-python would otherwise silence it by
+redirecting file descriptors 1 and 2 during load, which is unsafe while a TUI owns
+the terminal from another thread.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import ctypes
+import io
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ponder.errors import ContextOverflowError, ModelLoadError, UsageError
+from ponder.events import FinishReason
+from ponder.gguf_info import GGUFInfo
+
+log = logging.getLogger("ponder.llama")
+
+
+def _lib() -> Any:
+    """llama_cpp, imported on first use: loading its shared library takes a moment
+    that `ponder --help` and `ponder chats` should not pay."""
+    import llama_cpp
+
+    return llama_cpp
+
+# The last lines llama.cpp logged, for error messages and memory accounting.
+LLAMA_LOG: deque[str] = deque(maxlen=400)
+_LOCK_FOR_LOG = threading.Lock()
+_log_callback_ref: Any = None
+
+
+def _install_log_callback() -> None:
+    """Send llama.cpp's log to ``logging`` once per process (idempotent)."""
+    global _log_callback_ref
+    llama_cpp = _lib()
+    with _LOCK_FOR_LOG:
+        if _log_callback_ref is not None:
+            return
+
+        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+        def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            line = text.decode("utf-8", errors="replace")
+            LLAMA_LOG.append(line)
+            log.debug(line.rstrip("\n"))
+
+        _log_callback_ref = _on_log  # keep the C callback alive
+        llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
+
+
+@dataclass(frozen=True, slots=True)
+class LoadParams:
+    """How to load a model: always set from a plan, never llama-cpp-python's defaults."""
+
+    n_ctx: int
+    n_gpu_layers: int = 0
+    n_threads: int | None = None
+    n_threads_batch: int | None = None
+    n_batch: int = 512
+    flash_attn: bool = True
+    use_mmap: bool = True
+    use_mlock: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.0
+    repeat_penalty: float = 1.0
+    seed: int | None = None
+    max_tokens: int | None = None
+    grammar: str | None = None  # GBNF text
+    ignore_eos: bool = False  # keep going past end-of-generation (benchmarks), like --ignore-eos
+
+
+@dataclass(slots=True)
+class GenerationStats:
+    """Filled in while a generation runs; final once its iterator is exhausted."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: FinishReason = "stop"
+    prompt_eval_s: float = 0.0
+    decode_s: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class Engine(Protocol):
+    """What the session needs from an engine; a remote engine will satisfy it too."""
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]: ...
+
+    def generate(
+        self,
+        prompt_tokens: Sequence[int],
+        sampling: SamplingParams,
+        stats: GenerationStats,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+class LlamaEngine:
+    """A loaded GGUF model, driven token by token."""
+
+    def __init__(self, llama: Any, info: GGUFInfo, params: LoadParams, load_s: float) -> None:
+        self._llama = llama
+        self.info = info
+        self.params = params
+        self.load_s = load_s
+        self._vocab = llama._model.vocab
+        self._c = _lib()
+        self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
+        self._bos_text = self._piece_text(self._c.llama_vocab_bos(self._vocab))
+        # llama.cpp pads the context (to a multiple of 256), but llama-cpp-python sizes
+        # its token array for the context asked for: the smaller one is the real limit.
+        self._n_ctx = min(int(llama.n_ctx()), len(llama.input_ids))
+
+    # -- loading -----------------------------------------------------------------
+
+    @classmethod
+    def load(cls, info: GGUFInfo, params: LoadParams) -> LlamaEngine:
+        """Load ``info.path`` with ``params``; a failure becomes :class:`ModelLoadError`."""
+        _install_log_callback()
+        started = time.monotonic()
+        kwargs: dict[str, Any] = {
+            "model_path": str(info.path),
+            "n_ctx": params.n_ctx,
+            "n_gpu_layers": params.n_gpu_layers,
+            "n_threads": params.n_threads,
+            "n_threads_batch": params.n_threads_batch,
+            "n_batch": params.n_batch,
+            "n_ubatch": min(params.n_batch, 512),
+            "flash_attn": params.flash_attn,
+            "use_mmap": params.use_mmap,
+            "use_mlock": params.use_mlock,
+            # verbose=True keeps llama-cpp-python from redirecting fds 1/2; the C log
+            # goes to our callback, and its Python prints are captured below.
+            "verbose": True,
+        }
+        LLAMA_LOG.clear()
+        sink = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+                llama = _lib().Llama(**kwargs)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {info.path.name}: {_load_failure_reason(exc)}",
+                hint="try a smaller --ctx; if the file is damaged, download it again",
+            ) from None
+        llama.verbose = False
+        return cls(llama, info, params, time.monotonic() - started)
+
+    # -- tokens ------------------------------------------------------------------
+
+    @property
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    @property
+    def bos_text(self) -> str:
+        return self._bos_text
+
+    @property
+    def add_bos(self) -> bool:
+        return bool(self._c.llama_vocab_get_add_bos(self._vocab))
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        """Tokenize with special tokens recognised (a rendered template contains them)."""
+        tokens: list[int] = self._llama.tokenize(
+            text.encode("utf-8"), add_bos=add_bos, special=True
+        )
+        return tokens
+
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = _token_to_piece(self._vocab, token)
+            self._pieces[token] = piece
+        return piece
+
+    def _piece_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return _token_to_piece(self._vocab, token, special=True).decode("utf-8", errors="replace")
+
+    def _is_eog(self, token: int) -> bool:
+        eog = self._eog.get(token)
+        if eog is None:
+            eog = bool(self._c.llama_vocab_is_eog(self._vocab, token))
+            self._eog[token] = eog
+        return eog
+
+    # -- generation --------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt_tokens: Sequence[int],
+        sampling: SamplingParams,
+        stats: GenerationStats,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the text of each generated token ("" while a character is incomplete).
+
+        Stops at an end-of-generation token, ``max_tokens``, a full context, or when
+        ``cancel`` is set (checked after every token). ``stats`` is updated in place.
+        The prompt length and the grammar are checked here, before anything runs, so
+        a caller can record nothing when they are wrong.
+        """
+        n_ctx = self.n_ctx
+        if len(prompt_tokens) >= n_ctx:
+            raise ContextOverflowError(
+                f"the prompt is {len(prompt_tokens):,} tokens but the context holds {n_ctx:,}",
+                hint="shorten the prompt, start a new chat, or raise --ctx",
+            )
+        grammar = self._compile_grammar(sampling.grammar) if sampling.grammar else None
+        return self._generate(prompt_tokens, sampling, grammar, stats, cancel)
+
+    def _generate(
+        self,
+        prompt_tokens: Sequence[int],
+        sampling: SamplingParams,
+        grammar: Any,
+        stats: GenerationStats,
+        cancel: threading.Event | None,
+    ) -> Iterator[str]:
+        n_ctx = self.n_ctx
+        llama = self._llama
+        if sampling.seed is not None:
+            llama.set_seed(sampling.seed)
+        stats.prompt_tokens = len(prompt_tokens)
+        stats.cached_tokens = _common_prefix(llama._input_ids, prompt_tokens)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        budget = sampling.max_tokens if sampling.max_tokens is not None else n_ctx
+        tokens = llama.generate(
+            prompt_tokens,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+            grammar=grammar,
+        )
+        started = time.monotonic()
+        first_at: float | None = None
+        try:
+            for token in tokens:
+                if first_at is None:
+                    first_at = time.monotonic()
+                    stats.prompt_eval_s = first_at - started
+                if self._is_eog(token) and not sampling.ignore_eos:
+                    stats.finish_reason = "stop"
+                    break
+                stats.completion_tokens += 1
+                yield decoder.decode(self._piece(token))
+                if cancel is not None and cancel.is_set():
+                    stats.finish_reason = "interrupted"
+                    break
+                if stats.completion_tokens >= budget or llama.n_tokens + 1 >= n_ctx:
+                    stats.finish_reason = "length"
+                    break
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                yield tail
+        finally:
+            tokens.close()
+            now = time.monotonic()
+            stats.decode_s = now - (first_at if first_at is not None else now)
+
+    def _compile_grammar(self, text: str) -> Any:
+        """Parse GBNF with llama.cpp's own parser before it reaches the sampler chain.
+
+        ``LlamaGrammar.from_string`` does not parse; a bad grammar would only fail
+        when the chain is built, as a NULL sampler that crashes the process.
+        """
+        LLAMA_LOG.clear()
+        probe = self._c.llama_sampler_init_grammar(self._vocab, text.encode("utf-8"), b"root")
+        if not probe:
+            detail = _last_error_line() or "llama.cpp rejected it"
+            raise UsageError(
+                f"the grammar could not be parsed: {detail}",
+                hint="see llama.cpp's grammars/README.md for GBNF syntax",
+            )
+        self._c.llama_sampler_free(probe)
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        return LlamaGrammar.from_string(text, verbose=False)
+
+    def close(self) -> None:
+        self._llama.close()
+
+
+def _token_to_piece(vocab: Any, token: int, *, special: bool = False) -> bytes:
+    """The bytes of one token, growing the buffer when a piece is long."""
+    to_piece = _lib().llama_token_to_piece
+    size = 64
+    while True:
+        buf = ctypes.create_string_buffer(size)
+        n = to_piece(vocab, token, buf, size, 0, special)
+        if n >= 0:
+            return buf.raw[:n]
+        size = -n
+
+
+def _common_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
+    n = 0
+    for a, b in zip(cached, prompt, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+def _last_error_line() -> str | None:
+    """The most telling line llama.cpp logged lately, if any."""
+    for line in reversed(LLAMA_LOG):
+        lowered = line.lower()
+        if any(word in lowered for word in ("error", "failed", "cannot", "out of memory")):
+            return line.strip()
+    return None
+
+
+def _load_failure_reason(exc: Exception) -> str:
+    return _last_error_line() or str(exc)
+
+
+def system_info() -> str:
+    """llama.cpp's build features line (SIMD, backends), for `ponder doctor`."""
+    raw: bytes = _lib().llama_print_system_info()
+    return raw.decode("utf-8", errors="replace").strip()
+
+
+def backend_version() -> str:
+    return str(getattr(_lib(), "__version__", "unknown"))
