@@ -1,0 +1,195 @@
+"""Turn a conversation into the exact prompt text a reasoning model expects.
+
+The DeepSeek-R1 model card asks for three things that generic chat code gets wrong:
+no system prompt (fold it into the user turn), earlier assistant turns sent back
+without their reasoning, and every reply starting with ``<think>\\n``. Newer distill
+templates prefill ``<think>\\n`` themselves and older GGUF uploads do not, so the
+rendered prompt is checked and the prefill appended when it is missing. When the
+prompt ends inside thinking, the reply stream starts inside thinking too, which the
+caller passes on to the reasoning splitter.
+
+Templates are Jinja, rendered in a sandbox like the Hugging Face tokenizers do.
+A GGUF without a template (a base model) falls back to ``chatml``, the same fallback
+llama.cpp's server uses; ``--chat-format`` picks another built-in, and
+``--chat-template FILE`` supplies any Jinja template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ponder.errors import UsageError
+from ponder.reasoning import strip_reasoning
+
+Role = Literal["system", "user", "assistant"]
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPolicy:
+    """How a model family wants its prompt built (from the catalog, or guessed)."""
+
+    system_prompt: bool = True  # False: fold the system text into the first user turn
+    think_prefill: str | None = None  # e.g. "<think>\n"; appended if the template lacks it
+    strip_reasoning_in_history: bool = True
+
+
+R1_POLICY = PromptPolicy(system_prompt=False, think_prefill="<think>\n")
+
+# Built-in templates, written for Ponder. "deepseek-r1" follows the layout of the
+# official distill template (BOS, system text, <｜User｜>/<｜Assistant｜> turns).
+BUILTIN_TEMPLATES: dict[str, str] = {
+    "deepseek-r1": (
+        "{{ bos_token }}"
+        "{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}{% endif %}{% endfor %}"
+        "{% for m in messages %}"
+        "{% if m.role == 'user' %}<｜User｜>{{ m.content }}"
+        "{% elif m.role == 'assistant' %}<｜Assistant｜>{{ m.content }}<｜end▁of▁sentence｜>"
+        "{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}<｜Assistant｜><think>\n{% endif %}"
+    ),
+    "chatml": (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    ),
+    "llama3": (
+        "{{ bos_token }}{% for m in messages %}"
+        "<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content }}<|eot_id|>"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+    ),
+    "gemma": (
+        "{{ bos_token }}{% for m in messages %}"
+        "<start_of_turn>{{ 'model' if m.role == 'assistant' else 'user' }}\n"
+        "{{ m.content }}<end_of_turn>\n{% endfor %}"
+        "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+    ),
+    # For base models: a plain transcript the model simply continues.
+    "plain": (
+        "{% for m in messages %}"
+        "{% if m.role == 'system' %}{{ m.content }}\n\n"
+        "{% elif m.role == 'user' %}User: {{ m.content }}\n"
+        "{% else %}Assistant: {{ m.content }}\n{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}Assistant:{% endif %}"
+    ),
+}
+FALLBACK_FORMAT = "chatml"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    text: str
+    starts_in_reasoning: bool  # the prompt ends inside <think>
+    template_source: str  # "gguf", "catalog", "builtin:NAME", "file"
+    prefill_added: bool  # Ponder appended the think prefill itself
+
+
+def builtin_template(name: str) -> str:
+    try:
+        return BUILTIN_TEMPLATES[name]
+    except KeyError:
+        known = ", ".join(sorted(BUILTIN_TEMPLATES))
+        raise UsageError(f"unknown chat format '{name}'", hint=f"choose one of: {known}") from None
+
+
+def apply_policy(turns: Sequence[Turn], policy: PromptPolicy) -> list[Turn]:
+    """Fold the system prompt and strip earlier reasoning as the policy says."""
+    result: list[Turn] = []
+    pending_system: list[str] = []
+    for turn in turns:
+        if turn.role == "system" and not policy.system_prompt:
+            if turn.content.strip():
+                pending_system.append(turn.content.strip())
+            continue
+        if turn.role == "user" and pending_system:
+            turn = Turn("user", "\n\n".join([*pending_system, turn.content]))
+            pending_system = []
+        if turn.role == "assistant" and policy.strip_reasoning_in_history:
+            turn = Turn("assistant", strip_reasoning(turn.content))
+        result.append(turn)
+    return result
+
+
+def render(
+    template: str,
+    turns: Sequence[Turn],
+    *,
+    bos_token: str,
+    eos_token: str,
+    add_generation_prompt: bool = True,
+) -> str:
+    """Render a Jinja chat template in a sandbox; errors become one clear line."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+
+    def raise_exception(message: str) -> None:
+        raise UsageError(f"the chat template refused the conversation: {message}")
+
+    def strftime_now(fmt: str) -> str:
+        return datetime.now().strftime(fmt)
+
+    try:
+        compiled = env.from_string(template)
+        return compiled.render(
+            messages=[{"role": t.role, "content": t.content} for t in turns],
+            bos_token=bos_token,
+            eos_token=eos_token,
+            add_generation_prompt=add_generation_prompt,
+            raise_exception=raise_exception,
+            strftime_now=strftime_now,
+        )
+    except jinja2.TemplateError as exc:
+        raise UsageError(
+            f"the chat template could not be rendered: {exc}",
+            hint="pass --chat-format NAME or --chat-template FILE to use another",
+        ) from None
+
+
+def build_prompt(
+    turns: Sequence[Turn],
+    *,
+    policy: PromptPolicy,
+    template: str,
+    template_source: str,
+    bos_token: str,
+    eos_token: str,
+) -> RenderedPrompt:
+    """Apply the policy, render the template and settle the ``<think>`` prefill."""
+    text = render(template, apply_policy(turns, policy), bos_token=bos_token, eos_token=eos_token)
+    prefill_added = False
+    if policy.think_prefill and not _ends_with_think(text):
+        text += policy.think_prefill
+        prefill_added = True
+    return RenderedPrompt(
+        text=text,
+        starts_in_reasoning=_ends_with_think(text),
+        template_source=template_source,
+        prefill_added=prefill_added,
+    )
+
+
+def _ends_with_think(text: str) -> bool:
+    return text.rstrip().endswith(THINK_OPEN)
+
+
+def guess_policy(template: str | None, model_name: str) -> PromptPolicy:
+    """A policy for a GGUF that is not in the catalog, from its name and template."""
+    name = model_name.lower()
+    if "deepseek-r1" in name and "0528" not in name:
+        return R1_POLICY
+    if template and "<｜Assistant｜>" in template and "think>" in template:
+        return R1_POLICY
+    return PromptPolicy()
