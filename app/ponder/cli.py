@@ -1,0 +1,520 @@
+"""The ``ponder`` command: headless runs for pipes and scripts, and chat management.
+
+Headless output is an API. stdout carries the answer only (or one JSON object with
+``--json``, or one JSON event per line with ``--jsonl``). Reasoning, progress and
+errors go to stderr. Every failure a user can cause ends in one line on stderr and
+a documented exit code (:class:`ponder.errors.ExitCode`), never a traceback.
+
+Ctrl-C sets a cancel event that the generation loop checks after every token, so
+the partial reply is saved (marked interrupted) before the process exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from ponder import __version__
+from ponder.catalog import load_catalog
+from ponder.config import load_settings
+from ponder.errors import ExitCode, PonderError, UsageError
+from ponder.events import AnswerDelta, ChatEvent, Finished, ReasoningDelta, Started
+from ponder.history import History
+from ponder.paths import default_paths
+from ponder.session import (
+    LoadOverrides,
+    ReplyRequest,
+    ReplyState,
+    Session,
+    with_overrides,
+)
+
+EXIT_CODES_HELP = """exit codes:
+  0    success
+  1    other error (I/O, malformed config or catalog)
+  2    usage error (bad arguments, empty prompt, invalid UTF-8 input)
+  3    model not found
+  4    model cannot load (not a GGUF, truncated, corrupt, out of memory)
+  5    prompt exceeds the context window
+  130  interrupted (Ctrl-C); the partial reply is saved
+"""
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ponder",
+        description="Run distilled reasoning models locally.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ponder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(run_parser=_add_run(sub))
+    _add_chats(sub)
+    _add_catalog(sub)
+    return parser
+
+
+def _add_run(sub: Any) -> argparse.ArgumentParser:
+    run: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help="answer one prompt (from arguments and/or stdin)",
+        description="Answer one prompt. The answer goes to stdout; the reasoning to stderr.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("model", help="catalog name (r1:7b, r1:7b@Q8_0) or a path to a .gguf file")
+    run.add_argument("prompt", nargs="*", help="the prompt; stdin is appended when piped")
+    out = run.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    out.add_argument("--jsonl", action="store_true", help="stream one JSON event per line")
+    run.add_argument(
+        "--reasoning",
+        choices=["stderr", "hide", "inline"],
+        default=None,
+        help="where the thinking goes (default: stderr, dimmed on a terminal)",
+    )
+    run.add_argument("--system", help="system prompt (folded into the user turn for R1 models)")
+    run.add_argument("--temperature", type=float)
+    run.add_argument("--top-p", type=float)
+    run.add_argument("--top-k", type=int)
+    run.add_argument("--min-p", type=float)
+    run.add_argument("--repeat-penalty", type=float)
+    run.add_argument("--max-tokens", type=_positive_int)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--ctx", type=_positive_int, help="context size in tokens")
+    run.add_argument("--threads", type=_positive_int)
+    run.add_argument("--grammar", type=Path, metavar="FILE", help="GBNF grammar file")
+    run.add_argument(
+        "--chat-format", help="built-in template: deepseek-r1, chatml, llama3, gemma, plain"
+    )
+    run.add_argument("--chat-template", type=Path, metavar="FILE", help="Jinja chat template file")
+    run.add_argument("--no-save", action="store_true", help="do not save this chat")
+    chat = run.add_mutually_exclusive_group()
+    chat.add_argument(
+        "-c", "--continue", dest="cont", action="store_true", help="continue the last chat"
+    )
+    chat.add_argument("--chat", type=int, metavar="ID", help="continue chat ID")
+    run.add_argument("-v", "--verbose", action="store_true", help="print the load plan to stderr")
+    return run
+
+
+def _add_chats(sub: Any) -> None:
+    chats = sub.add_parser("chats", help="list, show, search, export and remove saved chats")
+    verbs = chats.add_subparsers(dest="verb", metavar="VERB", required=True)
+    ls = verbs.add_parser("list", help="saved chats, newest first")
+    ls.add_argument("-n", "--limit", type=_positive_int, default=50)
+    ls.add_argument("--json", action="store_true")
+    show = verbs.add_parser("show", help="print a chat")
+    show.add_argument("id", type=int)
+    search = verbs.add_parser("search", help="full-text search over answers and prompts")
+    search.add_argument("text", nargs="+")
+    search.add_argument("--reasoning", action="store_true", help="search the reasoning too")
+    search.add_argument("--json", action="store_true")
+    export = verbs.add_parser("export", help="export a chat with its reasoning")
+    export.add_argument("id", type=int)
+    export.add_argument("--format", choices=["md", "json"], default="md")
+    export.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    rm = verbs.add_parser("rm", help="delete a chat")
+    rm.add_argument("id", type=int)
+
+
+def _add_catalog(sub: Any) -> None:
+    cat = sub.add_parser("catalog", help="the curated models and their short names")
+    cat.add_argument("--json", action="store_true")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be positive")
+    return value
+
+
+# -- entry point -------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "run":
+        # Options may follow the prompt words (`ponder run m "hi" --json`), which a
+        # plain parse cannot do with a `*` positional; intermixed parsing can.
+        run_args = args.run_parser.parse_intermixed_args(argv[argv.index("run") + 1 :])
+        run_args.command = "run"
+        args = run_args
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+        if args.command == "chats":
+            return _cmd_chats(args)
+        if args.command == "catalog":
+            return _cmd_catalog(args)
+        parser.print_help()
+        print("\nThe chat UI is not built yet; use `ponder run MODEL PROMPT`.", file=sys.stderr)
+        return ExitCode.USAGE
+    except PonderError as exc:
+        _error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ponder: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return ExitCode.OK
+
+
+def _error(exc: PonderError) -> None:
+    line = f"ponder: error: {exc.message}"
+    if exc.hint:
+        line += f" — {exc.hint}"
+    print(line, file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (`ponder run ... | head`), stop Python's flush from failing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _services(*, need_history: bool) -> tuple[Session, History | None]:
+    paths = default_paths()
+    settings = load_settings(paths)
+    catalog = load_catalog(paths.user_catalog)
+    history = History.open(paths.history_db) if need_history else None
+    return Session(settings=settings, paths=paths, catalog=catalog, history=history), history
+
+
+# -- run ---------------------------------------------------------------------------
+
+
+def read_prompt(parts: Sequence[str], stdin: Any) -> str:
+    """The argument prompt, then stdin (when it is not a terminal), joined by a blank line."""
+    pieces = [" ".join(parts)] if parts else []
+    if stdin is not None and not stdin.isatty():
+        raw = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(
+                    f"stdin is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+                    hint="convert it first, e.g. `iconv -f latin1 -t utf-8`",
+                ) from None
+        if raw.strip():
+            pieces.append(raw.rstrip("\n"))
+    prompt = "\n\n".join(p for p in pieces if p.strip())
+    if not prompt.strip():
+        raise UsageError(
+            "the prompt is empty",
+            hint='give one as an argument or on stdin: ponder run MODEL "..."',
+        )
+    return prompt
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    prompt = read_prompt(args.prompt, sys.stdin)
+    grammar = _read_text(args.grammar, "grammar") if args.grammar else None
+    save = not args.no_save
+    session, history = _services(need_history=save or args.cont or args.chat is not None)
+    try:
+        settings = session.settings
+        chat_id = args.chat
+        if args.cont:
+            chat_id = history.last_chat_id() if history else None
+            if chat_id is None:
+                raise UsageError("there is no earlier chat to continue", hint="drop -c")
+        if chat_id is not None and history is not None:
+            history.get_chat(chat_id)  # fail early with a clear message
+        spec = session.resolve(
+            args.model, chat_format=args.chat_format, chat_template_file=args.chat_template
+        )
+        load = session.plan(spec, LoadOverrides(n_ctx=args.ctx, n_threads=args.threads))
+        if args.verbose:
+            print(
+                f"ponder: {spec.name}: {spec.info.architecture}, {spec.info.n_layer} layers, "
+                f"ctx {load.n_ctx:,} (trained {spec.info.n_ctx_train:,}), "
+                f"threads {load.n_threads}, gpu layers {load.n_gpu_layers}, "
+                f"flash attention {'on' if load.flash_attn else 'off'}, "
+                f"template {spec.template_source}",
+                file=sys.stderr,
+            )
+        sampling = with_overrides(
+            spec.sampling,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            min_p=args.min_p,
+            repeat_penalty=args.repeat_penalty,
+            seed=args.seed,
+            max_tokens=args.max_tokens,
+            grammar=grammar,
+        )
+        mode = args.reasoning or settings.reasoning
+        with _cancel_on_sigint() as cancel:
+            engine = session.load(spec, load)
+            if cancel.is_set():
+                raise KeyboardInterrupt
+            request = ReplyRequest(prompt=prompt, system=args.system, chat_id=chat_id, save=save)
+            state = ReplyState()
+            events = session.reply(spec, engine, request, sampling, cancel=cancel, state=state)
+            if args.json:
+                finished = _drain(events)
+                _print_json(spec.name, state, finished)
+            elif args.jsonl:
+                finished = _write_jsonl(events, sys.stdout)
+            else:
+                finished = _write_text(events, mode, sys.stdout, sys.stderr)
+        if finished.finish_reason == "interrupted":
+            print("ponder: interrupted; the partial reply was saved", file=sys.stderr)
+            return ExitCode.INTERRUPTED
+        return ExitCode.OK
+    finally:
+        session.close()
+        if history is not None:
+            history.close()
+
+
+@contextmanager
+def _cancel_on_sigint() -> Iterator[threading.Event]:
+    """First Ctrl-C: stop after the current token. A second one: stop at once."""
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {what} file {path}: {exc}") from None
+
+
+def _drain(events: Iterator[ChatEvent]) -> Finished:
+    finished: Finished | None = None
+    for event in events:
+        if isinstance(event, Finished):
+            finished = event
+    assert finished is not None, "a reply always ends with Finished"
+    return finished
+
+
+def _write_text(events: Iterator[ChatEvent], mode: str, out: TextIO, err: TextIO) -> Finished:
+    dim = err.isatty() and "NO_COLOR" not in os.environ
+    answer_tail = ""
+    reasoning_open = False  # inline mode: inside <think> on stdout
+    reasoning_on_stderr = False  # stderr mode: thinking was shown and needs a line break
+    finished: Finished | None = None
+    for event in events:
+        match event:
+            case ReasoningDelta(text=text):
+                if mode == "stderr":
+                    err.write(f"{DIM}{text}{RESET}" if dim else text)
+                    err.flush()
+                    reasoning_on_stderr = True
+                elif mode == "inline":
+                    if not reasoning_open:
+                        out.write("<think>\n")
+                        reasoning_open = True
+                    out.write(text)
+                    out.flush()
+            case AnswerDelta(text=text):
+                if reasoning_open:
+                    out.write("\n</think>\n\n")
+                    reasoning_open = False
+                elif reasoning_on_stderr:
+                    err.write("\n")
+                    err.flush()
+                    reasoning_on_stderr = False
+                out.write(text)
+                out.flush()
+                answer_tail = text or answer_tail
+            case Finished():
+                finished = event
+            case Started():
+                pass
+    if reasoning_open:
+        out.write("\n</think>\n")
+    if reasoning_on_stderr:
+        err.write("\n")
+    if answer_tail and not answer_tail.endswith("\n"):
+        out.write("\n")
+    out.flush()
+    assert finished is not None
+    return finished
+
+
+def _event_json(event: ChatEvent) -> dict[str, Any]:
+    match event:
+        case Started(model=model, chat_id=chat_id):
+            return {"type": "start", "model": model, "chat_id": chat_id}
+        case ReasoningDelta(text=text):
+            return {"type": "reasoning", "text": text}
+        case AnswerDelta(text=text):
+            return {"type": "answer", "text": text}
+        case Finished():
+            return {"type": "finish", **_finish_fields(event)}
+    raise AssertionError(f"unknown event {event!r}")
+
+
+def _finish_fields(finished: Finished) -> dict[str, Any]:
+    u, t = finished.usage, finished.timings
+    return {
+        "finish_reason": finished.finish_reason,
+        "usage": {
+            "prompt_tokens": u.prompt_tokens,
+            "reasoning_tokens": u.reasoning_tokens,
+            "answer_tokens": u.answer_tokens,
+            "completion_tokens": u.completion_tokens,
+        },
+        "timings": {
+            "load_s": round(t.load_s, 4),
+            "time_to_first_token_s": _round(t.time_to_first_token_s),
+            "thinking_s": _round(t.thinking_s),
+            "total_s": round(t.total_s, 4),
+            "tokens_per_s": round(t.tokens_per_s, 2),
+        },
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _write_jsonl(events: Iterator[ChatEvent], out: TextIO) -> Finished:
+    finished: Finished | None = None
+    for event in events:
+        out.write(json.dumps(_event_json(event), ensure_ascii=False) + "\n")
+        out.flush()
+        if isinstance(event, Finished):
+            finished = event
+    assert finished is not None
+    return finished
+
+
+def _print_json(model: str, state: ReplyState, finished: Finished) -> None:
+    document = {
+        "model": model,
+        "chat_id": state.chat_id,
+        "answer": "".join(state.answer),
+        "reasoning": "".join(state.reasoning),
+        **_finish_fields(finished),
+    }
+    print(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+# -- chats -------------------------------------------------------------------------
+
+
+def _cmd_chats(args: argparse.Namespace) -> int:
+    paths = default_paths()
+    with History.open(paths.history_db) as history:
+        match args.verb:
+            case "list":
+                chats = history.list_chats(limit=args.limit)
+                if args.json:
+                    print(json.dumps([_summary_json(c) for c in chats], indent=2))
+                elif not chats:
+                    print(
+                        "no saved chats yet; `ponder run MODEL PROMPT` starts one", file=sys.stderr
+                    )
+                for c in chats if not args.json else []:
+                    model = c.model or "-"
+                    when = c.updated_at[:16].replace("T", " ")
+                    print(f"{c.id:>5}  {when}  {model:<24}  {c.message_count:>3}  {c.title}")
+            case "show":
+                print(history.export_markdown(args.id), end="")
+            case "search":
+                hits = history.search(" ".join(args.text), include_reasoning=args.reasoning)
+                if args.json:
+                    print(json.dumps([h.__dict__ for h in hits], indent=2, ensure_ascii=False))
+                for h in hits if not args.json else []:
+                    print(f"{h.chat_id:>5}  {h.chat_title}: {h.snippet}")
+                if not hits:
+                    print("no matches", file=sys.stderr)
+            case "export":
+                text = (
+                    history.export_json(args.id)
+                    if args.format == "json"
+                    else history.export_markdown(args.id)
+                )
+                if args.output:
+                    _write_file(args.output, text)
+                    print(f"wrote {args.output}", file=sys.stderr)
+                else:
+                    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            case "rm":
+                history.delete_chat(args.id)
+                print(f"deleted chat {args.id}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _summary_json(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "title": c.title,
+        "model": c.model,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "message_count": c.message_count,
+    }
+
+
+def _write_file(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+# -- catalog -----------------------------------------------------------------------
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    catalog = load_catalog(default_paths().user_catalog)
+    rows = []
+    for model in catalog.models:
+        rows.append(
+            {
+                "id": model.id,
+                "aliases": list(model.aliases),
+                "quants": [q.quant for q in model.quants],
+                "default_quant": model.default_quant,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return ExitCode.OK
+    for row in rows:
+        names = ", ".join(row["aliases"]) or row["id"]
+        print(f"{row['id']:<32} {names:<28} {' '.join(row['quants'])}")
+    return ExitCode.OK

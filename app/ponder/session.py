@@ -1,0 +1,465 @@
+"""The core both front ends call: which model, how to prompt it, and one reply.
+
+A :class:`Session` turns a model reference into a :class:`ModelSpec` (file, GGUF
+facts, prompt policy, sampling defaults, template), loads it once and keeps it,
+and runs a reply as a stream of typed events. While the reply streams it splits
+reasoning from answer, counts tokens per phase and writes both to the history
+every quarter second, so a killed process loses at most that moment.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ponder import gguf_info, hardware
+from ponder.catalog import Catalog, Resolved
+from ponder.config import Settings, models_dir
+from ponder.engine import GenerationStats, LlamaEngine, LoadParams, SamplingParams
+from ponder.errors import ModelNotFoundError, UsageError
+from ponder.events import (
+    AnswerDelta,
+    ChatEvent,
+    Finished,
+    ReasoningDelta,
+    Started,
+    Timings,
+    Usage,
+)
+from ponder.gguf_info import GGUFInfo
+from ponder.history import History
+from ponder.paths import Paths
+from ponder.prompt import (
+    FALLBACK_FORMAT,
+    PromptPolicy,
+    RenderedPrompt,
+    Turn,
+    build_prompt,
+    builtin_template,
+    guess_policy,
+)
+from ponder.reasoning import ReasoningSplitter
+
+HISTORY_FLUSH_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Everything needed to load and prompt one model file."""
+
+    name: str  # what we show and store: "r1:7b@Q4_K_M" or the file name
+    path: Path
+    info: GGUFInfo
+    policy: PromptPolicy
+    sampling: SamplingParams
+    template: str
+    template_source: str
+    catalog_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOverrides:
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    n_gpu_layers: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRequest:
+    prompt: str
+    system: str | None = None
+    chat_id: int | None = None  # continue this chat
+    save: bool = True
+
+
+@dataclass(slots=True)
+class ReplyState:
+    """What a finished reply looked like; the CLI's --json reads it."""
+
+    chat_id: int | None = None
+    message_id: int | None = None
+    reasoning: list[str] = field(default_factory=list)
+    answer: list[str] = field(default_factory=list)
+
+
+EngineLoader = Callable[[GGUFInfo, LoadParams], LlamaEngine]
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        paths: Paths,
+        catalog: Catalog,
+        history: History | None,
+        load_engine: EngineLoader = LlamaEngine.load,
+    ) -> None:
+        self.settings = settings
+        self.paths = paths
+        self.catalog = catalog
+        self.history = history
+        self._load_engine = load_engine
+        self._engine: LlamaEngine | None = None
+        self._engine_key: tuple[Path, LoadParams] | None = None
+
+    # -- models ------------------------------------------------------------------
+
+    def resolve(
+        self,
+        ref: str,
+        *,
+        chat_format: str | None = None,
+        chat_template_file: Path | None = None,
+    ) -> ModelSpec:
+        """A catalog reference or a path to a GGUF file, inspected but not loaded."""
+        entry: Resolved | None = None
+        if _looks_like_path(ref):
+            path = Path(ref).expanduser()
+            if not path.exists():
+                raise ModelNotFoundError(
+                    f"no such model file: {ref}", hint="check the path, or use a catalog name"
+                )
+            entry = _match_file(self.catalog, path.name)
+            name = path.name
+        else:
+            entry = self.catalog.resolve(ref)
+            path = self.store_path(entry)
+            name = entry.display_ref
+            if not path.exists():
+                raise ModelNotFoundError(
+                    f"{name} is not downloaded (looked for {path})",
+                    hint=f"download {entry.quant.primary_file} from "
+                    f"https://huggingface.co/{entry.quant.repo} into {path.parent}, "
+                    "or run a local file: `ponder run ./model.gguf`",
+                )
+        info = gguf_info.inspect(path)
+        template, source = self._template(info, entry, chat_format, chat_template_file)
+        if entry is not None:
+            policy, sampling = _catalog_policy(entry)
+            catalog_id: str | None = entry.model.id
+        else:
+            policy = guess_policy(info.chat_template, info.name or path.name)
+            sampling = SamplingParams()
+            catalog_id = None
+        return ModelSpec(name, path, info, policy, sampling, template, source, catalog_id)
+
+    def store_path(self, entry: Resolved) -> Path:
+        """Where a catalog file lives in the model store."""
+        return models_dir(self.settings, self.paths) / entry.quant.repo / entry.quant.primary_file
+
+    @staticmethod
+    def _template(
+        info: GGUFInfo,
+        entry: Resolved | None,
+        chat_format: str | None,
+        chat_template_file: Path | None,
+    ) -> tuple[str, str]:
+        if chat_template_file is not None:
+            try:
+                return chat_template_file.read_text(encoding="utf-8"), "file"
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"cannot read chat template {chat_template_file}: {exc}") from None
+        if chat_format is not None:
+            return builtin_template(chat_format), f"builtin:{chat_format}"
+        if entry is not None and entry.model.prompt.chat_template:
+            return entry.model.prompt.chat_template, "catalog"
+        if info.chat_template:
+            return info.chat_template, "gguf"
+        return builtin_template(FALLBACK_FORMAT), f"builtin:{FALLBACK_FORMAT}"
+
+    def plan(self, spec: ModelSpec, overrides: LoadOverrides) -> LoadParams:
+        shape = hardware.ModelShape(
+            spec.info.file_size, spec.info.n_ctx_train, spec.info.kv_bytes_per_token
+        )
+        choice = hardware.choose_context(shape, requested=overrides.n_ctx)
+        threads = overrides.n_threads or self.settings.threads or hardware.default_threads()
+        return LoadParams(
+            n_ctx=choice.n_ctx,
+            n_gpu_layers=overrides.n_gpu_layers or 0,
+            n_threads=threads,
+            n_threads_batch=threads,
+        )
+
+    def load(self, spec: ModelSpec, params: LoadParams) -> LlamaEngine:
+        """The loaded engine for ``spec``; reused while the file and params are the same."""
+        key = (spec.path, params)
+        if self._engine is not None and self._engine_key == key:
+            return self._engine
+        self.close()
+        self._engine = self._load_engine(spec.info, params)
+        self._engine_key = key
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+            self._engine_key = None
+
+    # -- replies -----------------------------------------------------------------
+
+    def render(self, spec: ModelSpec, engine: LlamaEngine, turns: list[Turn]) -> RenderedPrompt:
+        return build_prompt(
+            turns,
+            policy=spec.policy,
+            template=spec.template,
+            template_source=spec.template_source,
+            bos_token=engine.bos_text,
+            eos_token=spec.info.eos_token or "",
+        )
+
+    def history_turns(self, chat_id: int) -> tuple[list[Turn], str | None]:
+        """Earlier turns of a saved chat (answers only) and its system prompt."""
+        history = self._require_history()
+        chat = history.get_chat(chat_id)
+        turns = [
+            Turn(m.role, m.content) for m in chat.messages if m.role == "user" or m.content.strip()
+        ]
+        return turns, chat.system_prompt
+
+    def reply(
+        self,
+        spec: ModelSpec,
+        engine: LlamaEngine,
+        request: ReplyRequest,
+        sampling: SamplingParams,
+        *,
+        cancel: threading.Event | None = None,
+        state: ReplyState | None = None,
+    ) -> Iterator[ChatEvent]:
+        """Stream one reply: Started, then reasoning/answer deltas, then Finished."""
+        state = state if state is not None else ReplyState()
+        turns: list[Turn] = []
+        system = request.system
+        if request.chat_id is not None:
+            turns, saved_system = self.history_turns(request.chat_id)
+            system = system or saved_system
+        if system:
+            turns.insert(0, Turn("system", system))
+        turns.append(Turn("user", request.prompt))
+        rendered = self.render(spec, engine, turns)
+        add_bos = engine.add_bos and not (
+            engine.bos_text and rendered.text.startswith(engine.bos_text)
+        )
+        tokens = engine.tokenize(rendered.text, add_bos=add_bos)
+        stats = GenerationStats()
+        generation = engine.generate(tokens, sampling, stats, cancel)  # checks the context
+        writer = self._start_record(spec, request, system, sampling, state)
+        yield Started(model=spec.name, chat_id=state.chat_id)
+        yield from self._stream(generation, rendered, stats, engine, writer, state)
+
+    def _start_record(
+        self,
+        spec: ModelSpec,
+        request: ReplyRequest,
+        system: str | None,
+        sampling: SamplingParams,
+        state: ReplyState,
+    ) -> _HistoryWriter | None:
+        if not request.save or self.history is None:
+            state.chat_id = request.chat_id
+            return None
+        history = self.history
+        chat_id = request.chat_id
+        if chat_id is None:
+            chat_id = history.create_chat(
+                title=_title(request.prompt), model=spec.name, system_prompt=system
+            )
+        history.add_user_message(chat_id, request.prompt)
+        message_id = history.start_reply(chat_id, model=spec.name, params=_params(sampling))
+        state.chat_id, state.message_id = chat_id, message_id
+        return _HistoryWriter(history, message_id)
+
+    def _stream(
+        self,
+        generation: Iterator[str],
+        rendered: RenderedPrompt,
+        stats: GenerationStats,
+        engine: LlamaEngine,
+        writer: _HistoryWriter | None,
+        state: ReplyState,
+    ) -> Iterator[ChatEvent]:
+        splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
+        clock = _PhaseClock(stats.started_at)
+        reasoning_tokens = answer_tokens = 0
+        finished = False
+        try:
+            for text in generation:
+                if splitter.in_reasoning:
+                    reasoning_tokens += 1
+                else:
+                    answer_tokens += 1
+                for delta in splitter.feed(text):
+                    clock.saw(delta)
+                    yield from self._emit(delta, writer, state)
+            for delta in splitter.flush():
+                clock.saw(delta)
+                yield from self._emit(delta, writer, state)
+            finished = True
+        finally:
+            usage = Usage(stats.prompt_tokens, reasoning_tokens, answer_tokens)
+            reason = stats.finish_reason if finished else "interrupted"
+            timings = clock.timings(engine.load_s, stats)
+            if writer is not None:
+                writer.finish(reason, usage, timings)
+        yield Finished(finish_reason=reason, usage=usage, timings=timings)
+
+    @staticmethod
+    def _emit(
+        delta: ReasoningDelta | AnswerDelta, writer: _HistoryWriter | None, state: ReplyState
+    ) -> Iterator[ChatEvent]:
+        if isinstance(delta, ReasoningDelta):
+            state.reasoning.append(delta.text)
+        else:
+            state.answer.append(delta.text)
+        if writer is not None:
+            writer.add(delta)
+        yield delta
+
+    def _require_history(self) -> History:
+        if self.history is None:
+            raise UsageError("chat history is turned off", hint="drop --no-save")
+        return self.history
+
+
+class _HistoryWriter:
+    """Batches deltas into the history: one write per quarter second, not per token."""
+
+    def __init__(self, history: History, message_id: int) -> None:
+        self._history = history
+        self._id = message_id
+        self._reasoning: list[str] = []
+        self._answer: list[str] = []
+        self._last = time.monotonic()
+
+    def add(self, delta: ReasoningDelta | AnswerDelta) -> None:
+        (self._reasoning if isinstance(delta, ReasoningDelta) else self._answer).append(delta.text)
+        now = time.monotonic()
+        if now - self._last >= HISTORY_FLUSH_S:
+            self.flush()
+            self._last = now
+
+    def flush(self) -> None:
+        if self._reasoning or self._answer:
+            self._history.append_reply(
+                self._id, reasoning="".join(self._reasoning), answer="".join(self._answer)
+            )
+            self._reasoning.clear()
+            self._answer.clear()
+
+    def finish(self, reason: str, usage: Usage, timings: Timings) -> None:
+        self.flush()
+        status = {"stop": "complete", "length": "length"}.get(reason, "interrupted")
+        self._history.finish_reply(
+            self._id,
+            status=status,  # type: ignore[arg-type]
+            finish_reason=reason,
+            prompt_tokens=usage.prompt_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            answer_tokens=usage.answer_tokens,
+            timings=_timings_dict(timings),
+        )
+
+
+class _PhaseClock:
+    """When the first token came and how long the model thought."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.first: float | None = None
+        self.first_reasoning: float | None = None
+        self.first_answer: float | None = None
+
+    def saw(self, delta: ReasoningDelta | AnswerDelta) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+        if isinstance(delta, ReasoningDelta):
+            if self.first_reasoning is None:
+                self.first_reasoning = now
+        elif self.first_answer is None:
+            self.first_answer = now
+
+    def timings(self, load_s: float, stats: GenerationStats) -> Timings:
+        end = time.monotonic()
+        thinking: float | None = None
+        if self.first_reasoning is not None:
+            thinking = (self.first_answer or end) - self.started
+        decode_tokens = max(stats.completion_tokens - 1, 0)
+        return Timings(
+            load_s=load_s,
+            prompt_eval_s=stats.prompt_eval_s,
+            time_to_first_token_s=None if self.first is None else self.first - self.started,
+            thinking_s=thinking,
+            total_s=end - self.started,
+            tokens_per_s=decode_tokens / stats.decode_s if stats.decode_s > 0 else 0.0,
+        )
+
+
+def with_overrides(base: SamplingParams, **changes: object) -> SamplingParams:
+    """The catalog's sampling with the user's non-None choices on top."""
+    return replace(base, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+
+def _match_file(catalog: Catalog, filename: str) -> Resolved | None:
+    """The catalog entry a local file came from, by its file name, if any."""
+    for model in catalog.models:
+        for quant in model.quants:
+            if Path(quant.primary_file).name == filename:
+                return Resolved(model, quant)
+    return None
+
+
+def _catalog_policy(entry: Resolved) -> tuple[PromptPolicy, SamplingParams]:
+    prompt, sampling = entry.model.prompt, entry.model.sampling
+    policy = PromptPolicy(
+        system_prompt=prompt.system_prompt,
+        think_prefill=prompt.think_prefill,
+        strip_reasoning_in_history=prompt.strip_reasoning_in_history,
+    )
+    return policy, SamplingParams(
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k,
+        min_p=sampling.min_p,
+        repeat_penalty=sampling.repeat_penalty,
+    )
+
+
+def _looks_like_path(ref: str) -> bool:
+    return ref.endswith(".gguf") or "/" in ref or "\\" in ref or ref.startswith((".", "~"))
+
+
+def _title(prompt: str) -> str:
+    line = prompt.strip().splitlines()[0] if prompt.strip() else "Untitled"
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+def _params(sampling: SamplingParams) -> dict[str, object]:
+    return {
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k,
+        "min_p": sampling.min_p,
+        "repeat_penalty": sampling.repeat_penalty,
+        "seed": sampling.seed,
+        "max_tokens": sampling.max_tokens,
+        "grammar": sampling.grammar is not None,
+    }
+
+
+def _timings_dict(t: Timings) -> dict[str, object]:
+    return {
+        "load_s": round(t.load_s, 4),
+        "prompt_eval_s": round(t.prompt_eval_s, 4),
+        "time_to_first_token_s": None
+        if t.time_to_first_token_s is None
+        else round(t.time_to_first_token_s, 4),
+        "thinking_s": None if t.thinking_s is None else round(t.thinking_s, 4),
+        "total_s": round(t.total_s, 4),
+        "tokens_per_s": round(t.tokens_per_s, 2),
+    }
