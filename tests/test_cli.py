@@ -443,3 +443,44 @@ def test_headless_run_never_imports_textual(
         timeout=240,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_killed_process_leaves_its_partial_reply_marked_interrupted(
+    gemma_path: Path, grammars: dict[str, Path], ponder_env: dict[str, str]
+) -> None:
+    """SIGKILL gives no chance to clean up: the rows written while streaming must do."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ponder",
+            "run",
+            str(gemma_path),
+            "--grammar",
+            str(grammars["long"]),
+            "--ctx",
+            "4096",
+            "--reasoning",
+            "stderr",
+            "long one",
+        ],
+        env=ponder_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    os.set_blocking(proc.stderr.fileno(), False)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while len(seen) < 200 and time.monotonic() < deadline:
+        seen += proc.stderr.read() or b""
+        time.sleep(0.05)
+    time.sleep(0.6)  # past one history flush interval
+    proc.kill()
+    proc.wait(timeout=30)
+    listed = ponder("chats", "export", "1", "--format", "json", env=ponder_env)
+    assert listed.returncode == 0, listed.stderr
+    reply = json.loads(listed.stdout)["messages"][1]
+    assert reply["status"] == "interrupted"
+    assert len(reply["reasoning"]) >= 100 and reply["content"] == ""
