@@ -350,10 +350,11 @@ def test_missing_file_and_unknown_name(ponder_env: dict[str, str], tmp_path: Pat
     assert "r1:7b" in result.stderr
 
 
-def test_catalog_model_not_downloaded(ponder_env: dict[str, str]) -> None:
+def test_catalog_model_not_downloaded_offline(ponder_env: dict[str, str]) -> None:
+    """With HF_HUB_OFFLINE=1 a missing model is an error, never a download attempt."""
     result = ponder("run", "r1:1.5b", "hi", env=ponder_env)
-    assert_clean_error(result, 3, "is not downloaded")
-    assert "DeepSeek-R1-Distill-Qwen-1.5B" in result.stderr
+    assert_clean_error(result, 3, "r1:1.5b@Q4_K_M is not downloaded")
+    assert "ponder pull r1:1.5b" in result.stderr
 
 
 def test_not_a_gguf_and_truncated_gguf(

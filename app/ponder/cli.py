@@ -26,12 +26,16 @@ from typing import Any, TextIO
 from ponder import __version__
 from ponder.catalog import load_catalog
 from ponder.config import load_settings
-from ponder.errors import ExitCode, PonderError, UsageError
+from ponder.download import offline
+from ponder.errors import ExitCode, ModelNotFoundError, PonderError, UsageError
 from ponder.events import AnswerDelta, ChatEvent, Finished, ReasoningDelta, Started
 from ponder.history import History
 from ponder.paths import default_paths
+from ponder.progress import ProgressPrinter
 from ponder.session import (
     LoadOverrides,
+    ModelSpec,
+    NotInstalledError,
     ReplyRequest,
     ReplyState,
     Session,
@@ -62,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.set_defaults(run_parser=_add_run(sub))
     _add_chats(sub)
+    _add_models(sub)
     _add_catalog(sub)
     return parser
 
@@ -130,6 +135,27 @@ def _add_chats(sub: Any) -> None:
     rm.add_argument("id", type=int)
 
 
+def _add_models(sub: Any) -> None:
+    pull = sub.add_parser(
+        "pull",
+        help="download a model (catalog name, hf:OWNER/REPO:QUANT or hf:OWNER/REPO/FILE.gguf)",
+        description="Download a model into the store: resumable, verified by sha256.",
+    )
+    pull.add_argument("model")
+    pull.add_argument("-q", "--quiet", action="store_true", help="sparse progress lines only")
+    ls = sub.add_parser("list", help="installed models")
+    ls.add_argument("--json", action="store_true")
+    rm = sub.add_parser("rm", help="remove an installed model and free its space")
+    rm.add_argument("model")
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    imp = sub.add_parser("import", help="register a GGUF file you already have")
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--name", required=True, help="the name to run it by")
+    imp.add_argument("--link", action="store_true", help="keep the file where it is (no copy)")
+    verify = sub.add_parser("verify", help="re-hash installed files against their sha256")
+    verify.add_argument("model", nargs="?", help="one model (default: all)")
+
+
 def _add_catalog(sub: Any) -> None:
     cat = sub.add_parser("catalog", help="the curated models and their short names")
     cat.add_argument("--json", action="store_true")
@@ -167,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_chats(args)
         if args.command == "catalog":
             return _cmd_catalog(args)
+        if args.command in MODEL_COMMANDS:
+            return MODEL_COMMANDS[args.command](args)
         parser.print_help()
         print("\nThe chat UI is not built yet; use `ponder run MODEL PROMPT`.", file=sys.stderr)
         return ExitCode.USAGE
@@ -243,9 +271,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 raise UsageError("there is no earlier chat to continue", hint="drop -c")
         if chat_id is not None and history is not None:
             history.get_chat(chat_id)  # fail early with a clear message
-        spec = session.resolve(
-            args.model, chat_format=args.chat_format, chat_template_file=args.chat_template
-        )
+        spec = _resolve_or_pull(session, args)
         load = session.plan(spec, LoadOverrides(n_ctx=args.ctx, n_threads=args.threads))
         if args.verbose:
             print(
@@ -290,6 +316,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         session.close()
         if history is not None:
             history.close()
+
+
+def _resolve_or_pull(session: Session, args: argparse.Namespace) -> ModelSpec:
+    """Like `ollama run`: a known model that is not installed is pulled first."""
+    try:
+        return session.resolve(
+            args.model, chat_format=args.chat_format, chat_template_file=args.chat_template
+        )
+    except NotInstalledError as missing:
+        if offline():
+            raise
+        print(f"ponder: {missing.message}; pulling it first", file=sys.stderr)
+        _pull(session, missing.ref, quiet=False)
+        return session.resolve(
+            args.model, chat_format=args.chat_format, chat_template_file=args.chat_template
+        )
 
 
 @contextmanager
@@ -518,3 +560,139 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
         names = ", ".join(row["aliases"]) or row["id"]
         print(f"{row['id']:<32} {names:<28} {' '.join(row['quants'])}")
     return ExitCode.OK
+
+
+# -- models ------------------------------------------------------------------------
+
+
+def _pull(session: Session, ref: str, *, quiet: bool) -> None:
+    plan = session.plan_pull(ref)
+    printer = ProgressPrinter(sys.stderr, quiet=quiet)
+    printer.note(f"pulling {plan.name}: {len(plan.files)} file(s), {_size(plan.size)}")
+    with _cancel_on_sigint() as cancel, printer:
+        model = session.pull(plan, progress=printer.update, notice=printer.note, cancel=cancel)
+    printer.note(f"installed {model.name} ({_size(model.size)}) in {session.store.root}")
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    session, _ = _services(need_history=False)
+    _pull(session, args.model, quiet=args.quiet)
+    return ExitCode.OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    session, _ = _services(need_history=False)
+    store = session.store
+    rows: list[dict[str, Any]] = []
+    for model in store.installed():
+        path = store.primary_path(model)
+        missing = store.missing(model)
+        rows.append(
+            {
+                "name": model.name,
+                "quant": model.quant,
+                "size": model.size,
+                "path": str(path),
+                "last_used": model.last_used,
+                "installed_at": model.installed_at,
+                "missing": [str(p) for p in missing],
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return ExitCode.OK
+    if not rows:
+        print("no models installed; `ponder pull r1:1.5b` fetches a small one", file=sys.stderr)
+    for row in rows:
+        used = (row["last_used"] or "never")[:16].replace("T", " ")
+        state = "  MISSING FILES" if row["missing"] else ""
+        size = _size(row["size"])
+        quant = row["quant"] or "-"
+        print(f"{row['name']:<34} {quant:<8} {size:>9}  {used:<16}  {row['path']}{state}")
+    return ExitCode.OK
+
+
+def _store_name(session: Session, ref: str) -> str:
+    """The store name for what a user typed: an installed name, hf: ref or catalog name."""
+    if session.store.find(ref):
+        return ref
+    if ref.lower().startswith("hf:"):
+        from ponder.download import hf_name
+
+        return hf_name(ref)
+    entry = session.catalog.resolve(ref)
+    found = session.store.find_catalog(entry.model.id, entry.quant.quant)
+    return found.name if found else entry.display_ref
+
+
+def _cmd_rm(args: argparse.Namespace) -> int:
+    session, _ = _services(need_history=False)
+    name = _store_name(session, args.model)
+    model = session.store.find(name)
+    if model is None:
+        raise ModelNotFoundError(
+            f"{args.model} is not installed", hint="`ponder list` shows what is"
+        )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to remove {name} without asking", hint="pass --yes")
+        answer = input(f"remove {name} ({_size(model.size)})? [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("kept", file=sys.stderr)
+            return ExitCode.OK
+    freed = session.store.remove(name)
+    print(f"removed {name}; freed {_size(freed)}", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from ponder.store import import_file
+
+    session, _ = _services(need_history=False)
+    model = import_file(session.store, args.path.expanduser(), name=args.name, link=args.link)
+    where = "linked" if model.linked else "copied"
+    print(f"imported {model.name} ({_size(model.size)}, {where})", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    session, _ = _services(need_history=False)
+    store = session.store
+    if args.model:
+        found = store.find(_store_name(session, args.model))
+        if found is None:
+            raise ModelNotFoundError(
+                f"{args.model} is not installed", hint="`ponder list` shows what is"
+            )
+        models = [found]
+    else:
+        models = store.installed()
+    bad = 0
+    for model in models:
+        for check in store.verify(model):
+            bad += check.status != "ok"
+            detail = f" ({check.detail})" if check.detail else ""
+            print(f"{check.status:<8} {model.name}  {check.path}{detail}")
+    if bad:
+        print(
+            f"ponder: error: {bad} file(s) failed verification — `ponder pull` fetches them again",
+            file=sys.stderr,
+        )
+        return ExitCode.ERROR
+    return ExitCode.OK
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"
+
+
+MODEL_COMMANDS = {
+    "pull": _cmd_pull,
+    "list": _cmd_list,
+    "rm": _cmd_rm,
+    "import": _cmd_import,
+    "verify": _cmd_verify,
+}

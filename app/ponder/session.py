@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ponder import gguf_info, hardware
+from ponder import download, gguf_info, hardware
 from ponder.catalog import Catalog, Resolved
 from ponder.config import Settings, models_dir
 from ponder.engine import GenerationStats, LlamaEngine, LoadParams, SamplingParams
@@ -42,6 +42,7 @@ from ponder.prompt import (
     guess_policy,
 )
 from ponder.reasoning import ReasoningSplitter
+from ponder.store import InstalledModel, Store
 
 HISTORY_FLUSH_S = 0.25
 
@@ -88,6 +89,14 @@ class ReplyState:
 EngineLoader = Callable[[GGUFInfo, LoadParams], LlamaEngine]
 
 
+class NotInstalledError(ModelNotFoundError):
+    """A known model that is not downloaded yet; front ends may offer to pull it."""
+
+    def __init__(self, message: str, *, ref: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.ref = ref
+
+
 class Session:
     def __init__(
         self,
@@ -97,11 +106,14 @@ class Session:
         catalog: Catalog,
         history: History | None,
         load_engine: EngineLoader = LlamaEngine.load,
+        hub: download.Hub | None = None,
     ) -> None:
         self.settings = settings
         self.paths = paths
         self.catalog = catalog
         self.history = history
+        self.store = Store(models_dir(settings, paths))
+        self.hub = hub or download.Hub()
         self._load_engine = load_engine
         self._engine: LlamaEngine | None = None
         self._engine_key: tuple[Path, LoadParams] | None = None
@@ -117,7 +129,7 @@ class Session:
     ) -> ModelSpec:
         """A catalog reference or a path to a GGUF file, inspected but not loaded."""
         entry: Resolved | None = None
-        if _looks_like_path(ref):
+        if _looks_like_path(ref) and not ref.lower().startswith("hf:"):
             path = Path(ref).expanduser()
             if not path.exists():
                 raise ModelNotFoundError(
@@ -126,16 +138,10 @@ class Session:
             entry = _match_file(self.catalog, path.name)
             name = path.name
         else:
-            entry = self.catalog.resolve(ref)
-            path = self.store_path(entry)
-            name = entry.display_ref
-            if not path.exists():
-                raise ModelNotFoundError(
-                    f"{name} is not downloaded (looked for {path})",
-                    hint=f"download {entry.quant.primary_file} from "
-                    f"https://huggingface.co/{entry.quant.repo} into {path.parent}, "
-                    "or run a local file: `ponder run ./model.gguf`",
-                )
+            installed, entry = self._installed(ref)
+            path = self.store.primary_path(installed)
+            name = installed.name
+            self.store.touch(installed.name)
         info = gguf_info.inspect(path)
         template, source = self._template(info, entry, chat_format, chat_template_file)
         if entry is not None:
@@ -147,9 +153,63 @@ class Session:
             catalog_id = None
         return ModelSpec(name, path, info, policy, sampling, template, source, catalog_id)
 
-    def store_path(self, entry: Resolved) -> Path:
-        """Where a catalog file lives in the model store."""
-        return models_dir(self.settings, self.paths) / entry.quant.repo / entry.quant.primary_file
+    def _installed(self, ref: str) -> tuple[InstalledModel, Resolved | None]:
+        """The installed model a name refers to; never touches the network."""
+        if ref.lower().startswith("hf:"):
+            name, entry = download.hf_name(ref), None
+            found = self.store.find(name)
+        else:
+            found = self.store.find(ref)
+            entry = None
+            if found is None:
+                entry = self.catalog.resolve(ref)
+                found = self.store.find_catalog(entry.model.id, entry.quant.quant)
+                name = entry.display_ref
+            elif found.catalog_id:
+                model = self.catalog.get(found.catalog_id)
+                quant = model.quant(found.quant or "") if model else None
+                entry = Resolved(model, quant) if model and quant else None
+        if found is None:
+            raise NotInstalledError(
+                f"{name} is not downloaded", ref=ref, hint=f"`ponder pull {ref}` fetches it"
+            )
+        missing = self.store.missing(found)
+        if missing:
+            raise NotInstalledError(
+                f"{found.name} is installed but {missing[0]} is gone",
+                ref=ref,
+                hint=f"`ponder pull {ref}` fetches it again",
+            )
+        return found, entry
+
+    def plan_pull(self, ref: str) -> download.PullPlan:
+        """What `ponder pull REF` would fetch: asks the Hub for sizes and hashes."""
+        if ref.lower().startswith("hf:"):
+            return download.plan_hf(self.hub, ref)
+        entry = self.catalog.resolve(ref)
+        quant = entry.quant
+        return download.plan_files(
+            self.hub,
+            name=entry.display_ref,
+            repo=quant.repo,
+            revision=quant.revision,
+            paths=quant.files,
+            expected_sha256=quant.sha256 or [],
+            catalog_id=entry.model.id,
+            quant=quant.quant,
+        )
+
+    def pull(
+        self,
+        plan: download.PullPlan,
+        *,
+        progress: download.ProgressFn | None = None,
+        notice: download.NoticeFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> InstalledModel:
+        return download.pull(
+            plan, self.store, hub=self.hub, progress=progress, notice=notice, cancel=cancel
+        )
 
     @staticmethod
     def _template(
