@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fakehub import FakeHub
 
 CACHE = Path(os.environ.get("PONDER_TEST_CACHE", Path.home() / ".cache" / "ponder-tests"))
 
@@ -47,6 +48,13 @@ def ponder_env(ponder_home: Path) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture()
+def fake_hub() -> Iterator[FakeHub]:
+    """A loopback stand-in for the Hugging Face Hub (and its CDN), stopped after the test."""
+    with FakeHub() as hub:
+        yield hub
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -532,18 +532,18 @@ def _get_range(
                 raise _Retry(f"the server resumed at byte {start}, not {offset}")
         elif response.status != 200:
             _raise_for_status(response, remote)
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
         while offset < remote.size:
             try:
-                n = response.readinto(buffer)
+                # read1, not readinto: readinto waits to fill the whole buffer, and the
+                # bytes already received would be lost with it when the link stalls.
+                chunk = response.read1(CHUNK)
             except TimeoutError:
                 raise _Retry(f"no data for {policy.stall_s:g} s (stalled)") from None
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
                 raise _Retry(f"the connection broke ({_short(exc)})") from None
-            if not n:
+            if not chunk:
                 raise _Retry("the connection closed early")
-            chunk = view[:n]
+            n = len(chunk)
             out.write(chunk)
             hasher.update(chunk)
             offset += n

@@ -46,6 +46,7 @@ def _lib() -> Any:
 
     return llama_cpp
 
+
 # The last lines llama.cpp logged, for error messages and memory accounting.
 LLAMA_LOG: deque[str] = deque(maxlen=400)
 _LOCK_FOR_LOG = threading.Lock()
