@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from fakehub import FakeHub
 
 CACHE = Path(os.environ.get("PONDER_TEST_CACHE", Path.home() / ".cache" / "ponder-tests"))

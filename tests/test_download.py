@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from fakehub import Fault, FakeHub
 
+from fakehub import FakeHub, Fault
 from ponder.download import (
     AccessError,
     DiskSpaceError,

