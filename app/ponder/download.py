@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import queue
 import re
 import shutil
 import threading
@@ -482,36 +483,54 @@ def transfer(
             hasher.update(block)
         done = out.tell()
         meter = _Meter(remote.path, remote.size, done, progress)
-        failures = 0
-        last_reason = ""
-        while done < remote.size:
-            if cancel is not None and cancel.is_set():
-                raise Interrupted(f"download of {remote.path} stopped; the partial file is kept")
-            try:
-                done = _get_range(remote, done, out, hasher, headers, policy, meter, cancel)
-                failures = 0
-            except _Retry as retry:
-                failures += 1
-                last_reason = str(retry)
-                done = out.tell()
-                if failures > policy.retries:
-                    raise DownloadError(
-                        f"{remote.path}: {last_reason}; gave up after {policy.retries} retries. "
-                        f"The partial file is kept ({_gb(done)} of {_gb(remote.size)})",
-                        hint="run the same command again to resume",
-                    ) from None
-                _sleep(retry.wait or min(policy.backoff_s * 2 ** (failures - 1), 30.0), cancel)
+        pipeline = _Hasher(out, hasher)
+        try:
+            done = _transfer_loop(remote, done, out, pipeline, headers, policy, meter, cancel)
+        finally:
+            pipeline.close()
         out.flush()
         os.fsync(out.fileno())
     meter.finish()
     return hasher.hexdigest()
 
 
+def _transfer_loop(
+    remote: RemoteFile,
+    done: int,
+    out: BinaryIO,
+    pipeline: _Hasher,
+    headers: dict[str, str],
+    policy: TransferPolicy,
+    meter: _Meter,
+    cancel: threading.Event | None,
+) -> int:
+    """Request ranges until the file is whole; retry failures with backoff."""
+    failures = 0
+    while done < remote.size:
+        if cancel is not None and cancel.is_set():
+            raise Interrupted(f"download of {remote.path} stopped; the partial file is kept")
+        try:
+            done = _get_range(remote, done, out, pipeline, headers, policy, meter, cancel)
+            failures = 0
+        except _Retry as retry:
+            failures += 1
+            done = pipeline.drain()  # every byte received so far is good: keep it
+            if failures > policy.retries:
+                raise DownloadError(
+                    f"{remote.path}: {retry}; gave up after {policy.retries} retries. "
+                    f"The partial file is kept ({_gb(done)} of {_gb(remote.size)})",
+                    hint="run the same command again to resume",
+                ) from None
+            _sleep(retry.wait or min(policy.backoff_s * 2 ** (failures - 1), 30.0), cancel)
+    pipeline.drain()
+    return done
+
+
 def _get_range(
     remote: RemoteFile,
     offset: int,
     out: BinaryIO,
-    hasher: _Digest,
+    pipeline: _Hasher,
     headers: dict[str, str],
     policy: TransferPolicy,
     meter: _Meter,
@@ -521,9 +540,7 @@ def _get_range(
     try:
         if response.status == 200 and offset > 0:
             # The server ignored the Range: start over rather than append twice.
-            out.seek(0)
-            out.truncate()
-            hasher.reset()
+            pipeline.restart()
             offset = 0
             meter.restart()
         elif response.status == 206:
@@ -533,27 +550,44 @@ def _get_range(
         elif response.status != 200:
             _raise_for_status(response, remote)
         while offset < remote.size:
+            buffer = pipeline.take()
             try:
-                # read1, not readinto: readinto waits to fill the whole buffer, and the
-                # bytes already received would be lost with it when the link stalls.
-                chunk = response.read1(CHUNK)
+                n = _receive(response, buffer, remote.size - offset)
             except TimeoutError:
+                pipeline.recycle(buffer)
                 raise _Retry(f"no data for {policy.stall_s:g} s (stalled)") from None
             except (ConnectionError, http.client.HTTPException, OSError) as exc:
+                pipeline.recycle(buffer)
                 raise _Retry(f"the connection broke ({_short(exc)})") from None
-            if not chunk:
+            if not n:
+                pipeline.recycle(buffer)
                 raise _Retry("the connection closed early")
-            n = len(chunk)
-            out.write(chunk)
-            hasher.update(chunk)
+            out.write(memoryview(buffer)[:n])
+            pipeline.give(buffer, n)
             offset += n
             meter.add(n)
             if cancel is not None and cancel.is_set():
-                out.flush()
+                pipeline.drain()
                 raise Interrupted(f"download of {remote.path} stopped; the partial file is kept")
         return offset
     finally:
         conn.close()
+
+
+def _receive(response: http.client.HTTPResponse, buffer: bytearray, left: int) -> int:
+    """Whatever has arrived, up to ``left`` bytes, into ``buffer`` (no allocation).
+
+    ``readinto1`` on the response's buffered socket returns what one read gives,
+    unlike ``HTTPResponse.readinto``, which waits to fill the whole buffer and would
+    lose the bytes already received when the link stalls. A chunked response (no
+    length) goes through ``read1``.
+    """
+    view = memoryview(buffer)[: min(len(buffer), left)]
+    if response.chunked or response.fp is None:
+        data = response.read1(len(view))
+        view[: len(data)] = data
+        return len(data)
+    return int(response.fp.readinto1(view))
 
 
 def _open(
@@ -609,6 +643,75 @@ def _raise_for_status(response: http.client.HTTPResponse, remote: RemoteFile) ->
 def _content_range_start(value: str | None) -> int:
     match = re.match(r"bytes (\d+)-", value or "")
     return int(match.group(1)) if match else -1
+
+
+class _Hasher:
+    """Hashes written chunks on a second thread.
+
+    The receiving thread reads into a small pool of reused buffers and writes each
+    one; this thread hashes it and hands the buffer back, so receiving, writing and
+    hashing overlap (file writes and sha256 release the GIL). Fresh buffers would
+    cost more than the hashing: measured here, ``read1`` (a new 1 MiB object per
+    chunk) plus write took 1.83 s per GB against 0.69 s for ``readinto1`` into a
+    reused buffer (curl: 1.35 s). A periodic fdatasync during the transfer was
+    tried and dropped: it held up the writes more than it shortened the final fsync.
+    """
+
+    def __init__(self, out: BinaryIO, digest: _Digest, buffers: int = 8) -> None:
+        self._out, self._digest = out, digest
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(buffers):
+            self._free.put(bytearray(CHUNK))
+        self._work: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ponder-sha256", daemon=True)
+        self._thread.start()
+
+    def take(self) -> bytearray:
+        """A free buffer to receive into."""
+        self._raise()
+        return self._free.get()
+
+    def give(self, buffer: bytearray, n: int) -> None:
+        """``buffer[:n]`` is written: hash it, then recycle the buffer."""
+        self._work.put((buffer, n))
+
+    def recycle(self, buffer: bytearray) -> None:
+        self._free.put(buffer)
+
+    def drain(self) -> int:
+        """Wait until every written chunk is hashed; the file's size then."""
+        self._work.join()
+        self._raise()
+        return self._out.tell()
+
+    def restart(self) -> None:
+        self.drain()
+        self._out.seek(0)
+        self._out.truncate()
+        self._digest.reset()
+
+    def close(self) -> None:
+        self._work.put(None)
+        self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise DownloadError(f"cannot write the download: {self._error}") from self._error
+
+    def _run(self) -> None:
+        while True:
+            item = self._work.get()
+            try:
+                if item is None:
+                    return
+                buffer, n = item
+                self._digest.update(memoryview(buffer)[:n])
+                self._free.put(buffer)
+            except BaseException as exc:  # reported to the receiving thread
+                self._error = exc
+            finally:
+                self._work.task_done()
 
 
 class _Digest:
