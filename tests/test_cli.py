@@ -7,7 +7,6 @@ path (template, engine, splitter, history, output) runs end to end without a fak
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sqlite3
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from support import assert_clean_error, ponder, read_stderr_until, start_ponder
 
 pytestmark = pytest.mark.real_model
 
@@ -69,21 +70,6 @@ def r1_gemma(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out
 
 
-def ponder(
-    *args: str | Path, env: dict[str, str], stdin: bytes | None = b"", timeout: float = 240
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "ponder", *map(str, args)],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        timeout=timeout,
-    )
-    return subprocess.CompletedProcess(
-        result.args, result.returncode, result.stdout.decode(), result.stderr.decode()
-    )
-
-
 def run_think(
     gemma: Path, grammars: dict[str, Path], env: dict[str, str], *extra: str
 ) -> subprocess.CompletedProcess[str]:
@@ -99,15 +85,6 @@ def run_think(
         *extra,
         env=env,
     )
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("ponder: error: ")
-    assert fragment in lines[0]
 
 
 # -- the happy paths -------------------------------------------------------------------
@@ -285,33 +262,17 @@ def test_no_save_leaves_no_chat(
 def test_ctrl_c_saves_the_partial_reply_and_exits_130(
     gemma_path: Path, grammars: dict[str, Path], ponder_env: dict[str, str]
 ) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ponder",
-            "run",
-            str(gemma_path),
-            "--grammar",
-            str(grammars["long"]),
-            "--ctx",
-            "4096",
-            "long one",
-        ],
+    proc = start_ponder(
+        "run",
+        gemma_path,
+        "--grammar",
+        grammars["long"],
+        "--ctx",
+        "4096",
+        "long one",
         env=ponder_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
     )
-    assert proc.stderr is not None
-    os.set_blocking(proc.stderr.fileno(), False)
-    seen = b""
-    deadline = time.monotonic() + 120
-    while len(seen) < 40 and time.monotonic() < deadline:  # wait until reasoning streams
-        chunk = proc.stderr.read() or b""
-        seen += chunk
-        time.sleep(0.05)
-    assert len(seen) >= 40, "no reasoning streamed"
+    seen = read_stderr_until(proc, 40)  # the reasoning is streaming
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
     rest = proc.stderr.read() or b""
@@ -450,33 +411,17 @@ def test_killed_process_leaves_its_partial_reply_marked_interrupted(
     gemma_path: Path, grammars: dict[str, Path], ponder_env: dict[str, str]
 ) -> None:
     """SIGKILL gives no chance to clean up: the rows written while streaming must do."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ponder",
-            "run",
-            str(gemma_path),
-            "--grammar",
-            str(grammars["long"]),
-            "--ctx",
-            "4096",
-            "--reasoning",
-            "stderr",
-            "long one",
-        ],
+    proc = start_ponder(
+        "run",
+        gemma_path,
+        "--grammar",
+        grammars["long"],
+        "--ctx",
+        "4096",
+        "long one",
         env=ponder_env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
     )
-    assert proc.stderr is not None
-    os.set_blocking(proc.stderr.fileno(), False)
-    seen = b""
-    deadline = time.monotonic() + 120
-    while len(seen) < 200 and time.monotonic() < deadline:
-        seen += proc.stderr.read() or b""
-        time.sleep(0.05)
+    read_stderr_until(proc, 200)
     time.sleep(0.6)  # past one history flush interval
     proc.kill()
     proc.wait(timeout=30)

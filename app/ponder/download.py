@@ -508,7 +508,7 @@ def _transfer_loop(
     failures = 0
     while done < remote.size:
         if cancel is not None and cancel.is_set():
-            raise Interrupted(f"download of {remote.path} stopped; the partial file is kept")
+            raise _stopped(remote)
         try:
             done = _get_range(remote, done, out, pipeline, headers, policy, meter, cancel)
             failures = 0
@@ -568,7 +568,7 @@ def _get_range(
             meter.add(n)
             if cancel is not None and cancel.is_set():
                 pipeline.drain()
-                raise Interrupted(f"download of {remote.path} stopped; the partial file is kept")
+                raise _stopped(remote)
         return offset
     finally:
         conn.close()
@@ -762,6 +762,10 @@ class _Meter:
         elapsed = now - self._t0
         rate = (self.done - self._base) / elapsed if elapsed > 0 else 0.0
         self.sink(DownloadProgress(self.name, self.done, self.total, rate))
+
+
+def _stopped(remote: RemoteFile) -> Interrupted:
+    return Interrupted(f"download of {remote.path} stopped; the partial file is kept")
 
 
 def _sleep(seconds: float, cancel: threading.Event | None) -> None:

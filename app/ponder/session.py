@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ponder import download, gguf_info, hardware
+from ponder import devices, download, gguf_info, hardware
 from ponder.catalog import Catalog, Resolved
 from ponder.config import Settings, models_dir
 from ponder.engine import GenerationStats, LlamaEngine, LoadParams, SamplingParams
-from ponder.errors import ModelNotFoundError, UsageError
+from ponder.errors import ModelLoadError, ModelNotFoundError, UsageError
 from ponder.events import (
     AnswerDelta,
     ChatEvent,
@@ -117,6 +117,7 @@ class Session:
         self._load_engine = load_engine
         self._engine: LlamaEngine | None = None
         self._engine_key: tuple[Path, LoadParams] | None = None
+        self._hardware: hardware.HardwareProfile | None = None
 
     # -- models ------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class Session:
         """What `ponder pull REF` would fetch: asks the Hub for sizes and hashes."""
         if ref.lower().startswith("hf:"):
             return download.plan_hf(self.hub, ref)
-        entry = self.catalog.resolve(ref)
+        entry = self.default_quant(ref)
         quant = entry.quant
         return download.plan_files(
             self.hub,
@@ -198,6 +199,15 @@ class Session:
             catalog_id=entry.model.id,
             quant=quant.quant,
         )
+
+    def default_quant(self, ref: str) -> Resolved:
+        """``ref`` with its quant: the one named after ``@``, else the best for this machine
+        (the most precise that runs fully on the GPU, else one that fits at all)."""
+        entry = self.catalog.resolve(ref)
+        if "@" in ref:
+            return entry
+        best = hardware.best_quant(entry.model, self.machine())
+        return self.catalog.resolve(ref, preferred_quant=best.quant if best else None)
 
     def pull(
         self,
@@ -231,28 +241,80 @@ class Session:
             return info.chat_template, "gguf"
         return builtin_template(FALLBACK_FORMAT), f"builtin:{FALLBACK_FORMAT}"
 
-    def plan(self, spec: ModelSpec, overrides: LoadOverrides) -> LoadParams:
-        shape = hardware.ModelShape(
-            spec.info.file_size, spec.info.n_ctx_train, spec.info.kv_bytes_per_token
-        )
-        choice = hardware.choose_context(shape, requested=overrides.n_ctx)
-        threads = overrides.n_threads or self.settings.threads or hardware.default_threads()
-        return LoadParams(
-            n_ctx=choice.n_ctx,
-            n_gpu_layers=overrides.n_gpu_layers or 0,
-            n_threads=threads,
-            n_threads_batch=threads,
-        )
+    def machine(self, *, os_gpus: bool = False) -> hardware.HardwareProfile:
+        """This machine as the installed llama.cpp sees it (probed once per session).
 
-    def load(self, spec: ModelSpec, params: LoadParams) -> LlamaEngine:
-        """The loaded engine for ``spec``; reused while the file and params are the same."""
+        ``os_gpus`` also asks the OS (nvidia-smi, sysfs, ...) for GPUs llama.cpp cannot
+        use, which `ponder doctor` reports; loading a model does not need it.
+        """
+        if os_gpus:
+            return hardware.probe(_probes(), os_gpus=True)
+        if self._hardware is None:
+            self._hardware = hardware.probe(_probes(), os_gpus=False)
+        return self._hardware
+
+    def plan(self, spec: ModelSpec, overrides: LoadOverrides) -> hardware.Plan:
+        """How to load ``spec`` here: the planner, the user's overrides, what worked before."""
+        hw = self.machine()
+        remembered = self._load_memory().recall(_model_key(spec), hw.fingerprint)
+        plan = hardware.plan(
+            hardware.ModelFacts.from_gguf(spec.info),
+            hw,
+            hardware.Overrides(
+                n_gpu_layers=overrides.n_gpu_layers,
+                n_ctx=overrides.n_ctx,
+                n_threads=overrides.n_threads or self.settings.threads,
+                remembered=remembered,
+            ),
+        )
+        if plan.verdict == "too_big":
+            reason = plan.warnings[0] if plan.warnings else f"{spec.name} does not fit here"
+            raise ModelLoadError(reason, hint="`ponder fit` shows what fits this machine")
+        return plan
+
+    def load(
+        self,
+        spec: ModelSpec,
+        plan: hardware.Plan,
+        *,
+        notice: Callable[[str], None] | None = None,
+    ) -> LlamaEngine:
+        """The loaded engine for ``spec``, reused while the file and settings are the same.
+
+        When llama.cpp runs out of memory, the plan steps down (fewer GPU layers, then a
+        smaller context) and loading is tried again; what worked is remembered for next
+        time, per model and machine.
+        """
+        params = load_params(plan)
         key = (spec.path, params)
         if self._engine is not None and self._engine_key == key:
             return self._engine
         self.close()
-        self._engine = self._load_engine(spec.info, params)
-        self._engine_key = key
-        return self._engine
+        current, stepped = plan, False
+        while True:
+            try:
+                engine = self._load_engine(spec.info, load_params(current))
+                break
+            except ModelLoadError as failure:
+                smaller = _after_oom(failure, current, spec, self.machine())
+                if smaller is None:
+                    raise
+                if notice is not None:
+                    notice(
+                        f"{failure.message}; retrying with {smaller.n_gpu_layers} GPU layers "
+                        f"and a {smaller.n_ctx:,}-token context"
+                    )
+                current, stepped = smaller, True
+        self._load_memory().remember(
+            _model_key(spec),
+            self.machine().fingerprint,
+            current.working_settings(after_oom=stepped),
+        )
+        self._engine, self._engine_key = engine, key
+        return engine
+
+    def _load_memory(self) -> hardware.LoadMemory:
+        return hardware.LoadMemory(self.paths.data_dir / "load_settings.json")
 
     def close(self) -> None:
         if self._engine is not None:
@@ -463,6 +525,39 @@ class _PhaseClock:
 def with_overrides(base: SamplingParams, **changes: object) -> SamplingParams:
     """The catalog's sampling with the user's non-None choices on top."""
     return replace(base, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+
+def load_params(plan: hardware.Plan) -> LoadParams:
+    return LoadParams(
+        n_ctx=plan.n_ctx,
+        n_gpu_layers=plan.n_gpu_layers,
+        n_threads=plan.n_threads,
+        n_threads_batch=plan.n_threads_batch,
+        n_batch=plan.n_batch,
+        flash_attn=plan.flash_attn,
+        use_mmap=plan.use_mmap,
+        use_mlock=plan.use_mlock,
+    )
+
+
+def _probes() -> hardware.Probes:
+    return hardware.Probes(ggml_devices=devices.ggml_devices, system_info=devices.system_info)
+
+
+def _model_key(spec: ModelSpec) -> str:
+    return hardware.model_key(spec.path.name, spec.info.file_size)
+
+
+OOM_WORDS = ("memory", "alloc")
+
+
+def _after_oom(
+    failure: ModelLoadError, plan: hardware.Plan, spec: ModelSpec, hw: hardware.HardwareProfile
+) -> hardware.Plan | None:
+    """The next smaller plan when llama.cpp ran out of memory; None for other failures."""
+    if not any(word in failure.message.lower() for word in OOM_WORDS):
+        return None
+    return hardware.step_down(plan, hardware.ModelFacts.from_gguf(spec.info), hw)
 
 
 def _match_file(catalog: Catalog, filename: str) -> Resolved | None:
