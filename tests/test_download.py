@@ -149,10 +149,12 @@ def test_cut_connection_is_retried(setup: Setup) -> None:
     assert len(_gets(setup.hub)) == 3
 
 
-def test_server_errors_are_retried(setup: Setup) -> None:
-    setup.hub.fail(f"{REPO}/Tiny-R1-Q4_K_M.gguf", Fault("status", status=503))
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_server_errors_are_retried(setup: Setup, status: int) -> None:
+    setup.hub.fail(f"{REPO}/Tiny-R1-Q4_K_M.gguf", Fault("status", status=status))
     pull(_plan(setup), setup.store, hub=setup.client, policy=FAST)
     assert _installed_bytes(setup) == setup.data
+    assert [r.status for r in setup.hub.requests if r.path.startswith("/cdn")] == [status, 206]
 
 
 def test_wrong_bytes_are_deleted_and_reported(setup: Setup) -> None:
@@ -302,3 +304,12 @@ def test_sha256_helper_matches_hashlib(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abc" * 100_000)
     assert sha256_file(path) == hashlib.sha256(b"abc" * 100_000).hexdigest()
+
+
+def test_refused_bytes_are_not_retried(setup: Setup) -> None:
+    """A token revoked between the metadata and the transfer: say so at once."""
+    setup.hub.fail(f"{REPO}/Tiny-R1-Q4_K_M.gguf", Fault("status", status=401), times=5)
+    with pytest.raises(AccessError, match="hf auth login"):
+        pull(_plan(setup), setup.store, hub=setup.client, policy=FAST)
+    assert len(_gets(setup.hub)) == 1
+    _nothing_listed(setup)
