@@ -150,3 +150,18 @@ def test_a_gguf_llama_cpp_cannot_load_is_a_model_load_error(tmp_path: Path) -> N
         LlamaEngine.load(gguf_info.inspect(path), LoadParams(n_ctx=128))
     assert info.value.exit_code == ExitCode.MODEL_LOAD
     assert "alien.gguf" in str(info.value)
+
+
+def test_llama_log_keeps_the_buffer_sizes_not_the_per_tensor_debug_lines(
+    engine: LlamaEngine, gemma_path: Path
+) -> None:
+    from ponder.engine import LLAMA_LOG
+
+    again = LlamaEngine.load(gguf_info.inspect(gemma_path), LoadParams(n_ctx=512, n_threads=2))
+    try:
+        kept = "".join(LLAMA_LOG)
+        for what in ("model buffer size", "KV buffer size", "compute buffer size"):
+            assert what in kept, what
+        assert "create_tensor" not in kept
+    finally:
+        again.close()

@@ -50,6 +50,9 @@ def _lib() -> Any:
 # The last lines llama.cpp logged, for error messages and memory accounting.
 LLAMA_LOG: deque[str] = deque(maxlen=400)
 _LOCK_FOR_LOG = threading.Lock()
+GGML_LOG_INFO = 2
+GGML_LOG_CONT = 5
+_last_kept = [False]
 _log_callback_ref: Any = None
 
 
@@ -64,8 +67,14 @@ def _install_log_callback() -> None:
         @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
         def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
             line = text.decode("utf-8", errors="replace")
-            LLAMA_LOG.append(line)
             log.debug(line.rstrip("\n"))
+            # ggml's levels: 1 debug, 2 info, 3 warn, 4 error, 5 continues the last line.
+            # A load logs ~2,000 debug lines (one per tensor); keeping them would push the
+            # buffer sizes and errors out of the short ring buffer.
+            keep = _last_kept[0] if level == GGML_LOG_CONT else level >= GGML_LOG_INFO
+            _last_kept[0] = keep
+            if keep:
+                LLAMA_LOG.append(line)
 
         _log_callback_ref = _on_log  # keep the C callback alive
         llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
