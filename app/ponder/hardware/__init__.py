@@ -1,0 +1,176 @@
+"""What this machine can run, and how to load a model on it.
+
+One public face for the parts below, each a plain module over plain data, listed from the
+bottom up (a module imports only from those above it):
+
+* :mod:`~ponder.hardware.units` — bytes, ``MiB``/``GiB``, and :func:`gib` to print them.
+* :mod:`~ponder.hardware.profile` — the frozen :class:`HardwareProfile` of a machine.
+* :mod:`~ponder.hardware.probes` — :func:`probe` fills it in through injectable
+  :class:`Probes` (never importing :mod:`ponder.devices`, which loads ``llama_cpp``).
+* :mod:`~ponder.hardware.diagnosis` — :func:`diagnose`: ``ponder doctor``'s findings, each
+  with the exact fix.
+* :mod:`~ponder.hardware.facts` — :class:`ModelFacts`: what the planner knows of a model.
+* :mod:`~ponder.hardware.footprint` — :func:`estimate`: memory per device for one load
+  configuration, placed as llama.cpp places it.
+* :mod:`~ponder.hardware.planner` — :func:`plan`: the load parameters that fit, and
+  :func:`step_down` for the retry after an out-of-memory failure.
+* :mod:`~ponder.hardware.fit` — the catalog against this machine: the fit table, the best
+  quant of a model, the distill to recommend.
+* :mod:`~ponder.hardware.memory` — :class:`LoadMemory`, the settings that loaded before.
+* :mod:`~ponder.hardware.render` — plain text for ``ponder doctor``, ``fit`` and ``--verbose``.
+
+Callers import from here (``from ponder import hardware``), not from the parts.
+"""
+
+from __future__ import annotations
+
+from ponder.hardware.diagnosis import (
+    LOW_RAM,
+    PIP_REINSTALL,
+    WHEEL_INDEX,
+    Finding,
+    Severity,
+    cuda_wheel,
+    diagnose,
+    reinstall_command,
+)
+from ponder.hardware.facts import KV_BYTES_PER_ELEMENT, ModelFacts, repack_share
+from ponder.hardware.fit import (
+    CPU_USABLE_PARAMS_B,
+    QUANT_PRECISION,
+    R1_FAMILY,
+    USABLE_CTX,
+    FitRow,
+    Recommendation,
+    best_quant,
+    fit_row,
+    fit_table,
+    params_billions,
+    plan_quant,
+    precision_rank,
+    recommend,
+)
+from ponder.hardware.footprint import (
+    ACT_BYTES_PER_EMBD,
+    GPU_MARGIN,
+    N_UBATCH,
+    RAM_MARGIN,
+    DeviceUse,
+    Estimate,
+    apple_gpu_limit,
+    estimate,
+    gpu_budget,
+    layer_owners,
+)
+from ponder.hardware.memory import LoadMemory, model_key
+from ponder.hardware.planner import (
+    DEFAULT_CTX,
+    KV_TYPE,
+    MIN_CTX,
+    N_BATCH,
+    Overrides,
+    Plan,
+    Verdict,
+    WorkingSettings,
+    context_floor,
+    context_ladder,
+    default_context,
+    plan,
+    refusal,
+    step_down,
+)
+from ponder.hardware.probes import (
+    COMMAND_TIMEOUT_S,
+    MIN_USEFUL_GPU,
+    NVIDIA_SMI,
+    ROCM_SMI,
+    VULKANINFO,
+    Probes,
+    parse_system_info,
+    probe,
+)
+from ponder.hardware.probes import _list_dir as _list_dir  # the default probes, for tests
+from ponder.hardware.probes import _read_file as _read_file
+from ponder.hardware.probes import _run_command as _run_command
+from ponder.hardware.profile import BackendDevice, DeviceLike, HardwareProfile, OsGpu
+from ponder.hardware.render import (
+    FIT_HEADER,
+    fit_cells,
+    render_doctor,
+    render_fit_table,
+    render_plan,
+)
+from ponder.hardware.units import GiB, MiB, gib
+
+__all__ = [
+    "ACT_BYTES_PER_EMBD",
+    "COMMAND_TIMEOUT_S",
+    "CPU_USABLE_PARAMS_B",
+    "DEFAULT_CTX",
+    "FIT_HEADER",
+    "GPU_MARGIN",
+    "KV_BYTES_PER_ELEMENT",
+    "KV_TYPE",
+    "LOW_RAM",
+    "MIN_CTX",
+    "MIN_USEFUL_GPU",
+    "NVIDIA_SMI",
+    "N_BATCH",
+    "N_UBATCH",
+    "PIP_REINSTALL",
+    "QUANT_PRECISION",
+    "R1_FAMILY",
+    "RAM_MARGIN",
+    "ROCM_SMI",
+    "USABLE_CTX",
+    "VULKANINFO",
+    "WHEEL_INDEX",
+    "BackendDevice",
+    "DeviceLike",
+    "DeviceUse",
+    "Estimate",
+    "Finding",
+    "FitRow",
+    "GiB",
+    "HardwareProfile",
+    "LoadMemory",
+    "MiB",
+    "ModelFacts",
+    "OsGpu",
+    "Overrides",
+    "Plan",
+    "Probes",
+    "Recommendation",
+    "Severity",
+    "Verdict",
+    "WorkingSettings",
+    "apple_gpu_limit",
+    "best_quant",
+    "context_floor",
+    "context_ladder",
+    "cuda_wheel",
+    "default_context",
+    "diagnose",
+    "estimate",
+    "fit_cells",
+    "fit_row",
+    "fit_table",
+    "gib",
+    "gpu_budget",
+    "layer_owners",
+    "model_key",
+    "params_billions",
+    "parse_system_info",
+    "plan",
+    "plan_quant",
+    "precision_rank",
+    "probe",
+    "recommend",
+    "refusal",
+    "reinstall_command",
+    "render_doctor",
+    "render_fit_table",
+    "render_plan",
+    "repack_share",
+    "step_down",
+]
