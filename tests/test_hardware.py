@@ -3,7 +3,7 @@
 Each file in ``tests/hardware_profiles/`` is what the probes return on one kind of
 machine: ``nvidia-smi`` CSV, sysfs files, ``sysctl`` values, the ggml device list and
 ``llama_print_system_info()``. The expected plans in ``PLAN_TABLE`` were worked out
-from the formula in ``ponder/hardware.py``'s docstring with a separate scratch
+from the formula in ``ponder.hardware.footprint``'s docstring with a separate scratch
 calculation, not by running the planner; three are worked in full in
 ``test_worked_examples`` so a change to a constant shows up as a number.
 """
@@ -822,3 +822,20 @@ def test_remembered_settings_after_oom_cap_the_next_plan() -> None:
     assert stepped.working_settings(after_oom=True) == hardware.WorkingSettings(
         26, 16384, True, True
     )
+
+
+def test_repack_counts_the_tensor_types_llama_cpp_repacks(gemma_path: Path) -> None:
+    """Gemma 3 270M's "Q4_K_M" file is mostly Q5_0: only its Q4_K layer tensors are
+    repacked. llama.cpp logs `CPU_REPACK model buffer size = 12.66 MiB` for it on AVX2
+    (bench/bench_memory.py); a share by quant name (0.8 of the layers) said 52 MiB."""
+    from ponder import gguf_info
+    from ponder.hardware.facts import model_repack_share
+
+    info = gguf_info.inspect(gemma_path)
+    model = ModelFacts.from_gguf(info)
+    avx2 = machine("cpu_laptop_8gb")
+    assert "AVX2" in avx2.cpu_flags
+    repacked = sum(model.layer_bytes) * model_repack_share(model, avx2)
+    assert round(repacked) == dict(info.layer_type_bytes)["Q4_K"] == 13_271_040
+    plain = dataclasses.replace(avx2, cpu_flags=())
+    assert model_repack_share(model, plain) == 0.0

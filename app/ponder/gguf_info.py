@@ -92,6 +92,9 @@ class GGUFInfo:
     split_count: int
     layer_bytes: tuple[int, ...]  # tensor bytes of blk.N.* for N in range(n_layer)
     other_bytes: int  # every other tensor: token_embd, output, output_norm, ...
+    # Bytes of the blk.* tensors by ggml type, e.g. (("Q4_K", 12_660_000), ("Q5_0", ...)):
+    # a "Q4_K_M" file mixes types, and llama.cpp's CPU repacking depends on the type.
+    layer_type_bytes: tuple[tuple[str, int], ...] = ()
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -222,6 +225,7 @@ def _strings_at(buf: mmap.mmap, array: _Array, wanted: set[int]) -> dict[int, st
 class _Tensor:
     name: str
     n_bytes: int
+    type_name: str  # ggml type, e.g. "Q4_K"
 
 
 @dataclass(frozen=True)
@@ -268,14 +272,15 @@ def _read_tensor_infos(cur: _Cursor, count: int, alignment: int) -> list[_Tensor
         if not 1 <= n_dims <= MAX_DIMS:
             raise _Corrupt(f"tensor {name!r} has {n_dims} dimensions")
         dims = [cur.u64() for _ in range(n_dims)]
-        n_bytes = _tensor_bytes(name, dims, cur.u32())
+        raw_type = cur.u32()
+        n_bytes = _tensor_bytes(name, dims, raw_type)
         offset = cur.u64()
         if name in names:
             raise _Corrupt(f"duplicate tensor {name!r}")
         if offset != expected_offset:
             raise _Corrupt(f"tensor {name!r} at offset {offset}, expected {expected_offset}")
         names.add(name)
-        tensors.append(_Tensor(name, n_bytes))
+        tensors.append(_Tensor(name, n_bytes, GGMLQuantizationType(raw_type).name))
         expected_offset = _align(offset + n_bytes, alignment)
     return tensors
 
@@ -517,6 +522,15 @@ def _layer_bytes(headers: list[_Header], n_layer: int) -> tuple[tuple[int, ...],
     return tuple(layers), other
 
 
+def _layer_type_bytes(headers: list[_Header]) -> tuple[tuple[str, int], ...]:
+    totals: dict[str, int] = {}
+    for header in headers:
+        for tensor in header.tensors:
+            if _BLOCK_TENSOR.match(tensor.name):
+                totals[tensor.type_name] = totals.get(tensor.type_name, 0) + tensor.n_bytes
+    return tuple(sorted(totals.items()))
+
+
 def _vocab_size(header: _Header, meta: _Meta) -> int:
     tokens = header.kv.get(Keys.Tokenizer.LIST)
     if isinstance(tokens, _Array):
@@ -559,6 +573,7 @@ def _build(headers: list[_Header]) -> GGUFInfo:
         split_count=len(headers),
         layer_bytes=layer_bytes,
         other_bytes=other_bytes,
+        layer_type_bytes=_layer_type_bytes(headers),
     )
 
 

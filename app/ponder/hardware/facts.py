@@ -62,6 +62,9 @@ class ModelFacts:
     n_vocab: int
     n_embd: int
     exact: bool  # True: from the GGUF's tensor sizes; False: estimated from the catalog
+    layer_type_bytes: tuple[
+        tuple[str, int], ...
+    ] = ()  # from the GGUF: repeating-layer bytes per type
 
     @property
     def weight_bytes(self) -> int:
@@ -93,6 +96,7 @@ class ModelFacts:
             n_vocab=info.n_vocab,
             n_embd=info.n_embd,
             exact=True,
+            layer_type_bytes=info.layer_type_bytes,
         )
 
     @classmethod
@@ -145,8 +149,32 @@ def _spread(total: int, parts: int) -> tuple[int, ...]:
     return tuple(share + (1 if i < extra else 0) for i in range(parts))
 
 
+# The ggml tensor types llama.cpp repacks on the CPU (what the quant names above stand for).
+_REPACK_TYPES_X86 = frozenset({"Q4_0", "Q4_K", "IQ4_NL"})
+_REPACK_TYPES_ARM = frozenset({"Q4_0", "Q4_K", "IQ4_NL", "Q5_K", "Q6_K"})
+
+
+def model_repack_share(model: ModelFacts, hw: HardwareProfile) -> float:
+    """The share of a CPU layer's bytes llama.cpp repacks, exact when the GGUF's tensor
+    types are known: a "Q4_K_M" file mixes types (Gemma 3 270M's is mostly Q5_0, and only
+    its Q4_K tensors are repacked), so a share by quant name can be several times off."""
+    if not model.layer_type_bytes:
+        return repack_share(model.quant, hw)
+    flags = set(hw.cpu_flags)
+    if "AVX2" in flags:
+        types = _REPACK_TYPES_X86
+    elif "DOTPROD" in flags:
+        types = _REPACK_TYPES_ARM | ({"Q8_0"} if "MATMUL_INT8" in flags else set())
+    else:
+        return 0.0
+    total = sum(n for _, n in model.layer_type_bytes)
+    repacked = sum(n for name, n in model.layer_type_bytes if name in types)
+    return repacked / total if total else 0.0
+
+
 def repack_share(quant: str | None, hw: HardwareProfile) -> float:
-    """The share of a CPU layer's bytes llama.cpp copies into its repack buffer."""
+    """The share of a CPU layer's bytes llama.cpp copies into its repack buffer, by the
+    file's quant name (for catalog entries, before the file's tensor types are known)."""
     flags = set(hw.cpu_flags)
     if quant is None:
         return _REPACK_UNKNOWN if flags & {"AVX2", "DOTPROD"} else 0.0

@@ -42,7 +42,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ponder.hardware.facts import ModelFacts, repack_share
+from ponder.hardware.facts import ModelFacts, model_repack_share
 from ponder.hardware.profile import BackendDevice, HardwareProfile
 from ponder.hardware.units import GiB, MiB
 
@@ -161,7 +161,7 @@ def estimate(
     _place_layers(model, owners, rows, n_ctx)
     cpu = rows[-1]
     cpu.weights += model.embd_bytes
-    cpu.weights += int(cpu.repeat_bytes * repack_share(model.quant, hw)) if use_mmap else 0
+    cpu.weights += int(cpu.repeat_bytes * model_repack_share(model, hw)) if use_mmap else 0
     _place_compute(model, owners, rows)
     uses = [_gpu_use(row, d, hw) for row, d in zip(rows, gpus, strict=False)]
     cpu_use = DeviceUse(
