@@ -430,3 +430,40 @@ def test_killed_process_leaves_its_partial_reply_marked_interrupted(
     reply = json.loads(listed.stdout)["messages"][1]
     assert reply["status"] == "interrupted"
     assert len(reply["reasoning"]) >= 100 and reply["content"] == ""
+
+
+def test_a_closed_pipe_ends_quietly_and_keeps_the_partial_reply(
+    gemma_path: Path, ponder_env: dict[str, str]
+) -> None:
+    """`ponder run ... | head -c 20`: no traceback, exit 0, the reply recorded."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ponder",
+            "run",
+            str(gemma_path),
+            "--ctx",
+            "2048",
+            "--max-tokens",
+            "300",
+            "--reasoning",
+            "hide",
+            "Write a long story about a cat",
+        ],
+        env=ponder_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.read(20)
+    proc.stdout.close()  # the reader goes away, as `head` does
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert len(first) == 20
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    doc = json.loads(ponder("chats", "export", "1", "--format", "json", env=ponder_env).stdout)
+    assert doc["messages"][1]["status"] in {"interrupted", "length", "complete"}
+    assert doc["messages"][1]["status"] != "streaming"

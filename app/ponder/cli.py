@@ -332,13 +332,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
             request = ReplyRequest(prompt=prompt, system=args.system, chat_id=chat_id, save=save)
             state = ReplyState()
             events = session.reply(spec, engine, request, sampling, cancel=cancel, state=state)
-            if args.json:
-                finished = _drain(events)
-                _print_json(spec.name, state, finished)
-            elif args.jsonl:
-                finished = _write_jsonl(events, sys.stdout)
-            else:
-                finished = _write_text(events, mode, sys.stdout, sys.stderr)
+            try:
+                if args.json:
+                    finished = _drain(events)
+                    _print_json(spec.name, state, finished)
+                elif args.jsonl:
+                    finished = _write_jsonl(events, sys.stdout)
+                else:
+                    finished = _write_text(events, mode, sys.stdout, sys.stderr)
+            finally:
+                # A closed pipe or a second Ctrl-C leaves the stream half-read: end it
+                # now, while the history is open, so the partial reply is recorded.
+                events.close()
         if finished.finish_reason == "interrupted":
             print("ponder: interrupted; the partial reply was saved", file=sys.stderr)
             return ExitCode.INTERRUPTED

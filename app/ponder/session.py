@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -352,7 +352,7 @@ class Session:
         *,
         cancel: threading.Event | None = None,
         state: ReplyState | None = None,
-    ) -> Iterator[ChatEvent]:
+    ) -> Generator[ChatEvent, None, None]:
         """Stream one reply: Started, then reasoning/answer deltas, then Finished."""
         state = state if state is not None else ReplyState()
         turns: list[Turn] = []
