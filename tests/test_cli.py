@@ -259,19 +259,19 @@ def test_no_save_leaves_no_chat(
     assert json.loads(listed.stdout) == []
 
 
+def _start_long_run(
+    gemma: Path, grammars: dict[str, Path], env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """A reply whose reasoning streams for a long while (the "long" grammar)."""
+    return start_ponder(
+        "run", gemma, "--grammar", grammars["long"], "--ctx", "4096", "long one", env=env
+    )
+
+
 def test_ctrl_c_saves_the_partial_reply_and_exits_130(
     gemma_path: Path, grammars: dict[str, Path], ponder_env: dict[str, str]
 ) -> None:
-    proc = start_ponder(
-        "run",
-        gemma_path,
-        "--grammar",
-        grammars["long"],
-        "--ctx",
-        "4096",
-        "long one",
-        env=ponder_env,
-    )
+    proc = _start_long_run(gemma_path, grammars, ponder_env)
     seen = read_stderr_until(proc, 40)  # the reasoning is streaming
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
@@ -411,16 +411,7 @@ def test_killed_process_leaves_its_partial_reply_marked_interrupted(
     gemma_path: Path, grammars: dict[str, Path], ponder_env: dict[str, str]
 ) -> None:
     """SIGKILL gives no chance to clean up: the rows written while streaming must do."""
-    proc = start_ponder(
-        "run",
-        gemma_path,
-        "--grammar",
-        grammars["long"],
-        "--ctx",
-        "4096",
-        "long one",
-        env=ponder_env,
-    )
+    proc = _start_long_run(gemma_path, grammars, ponder_env)
     read_stderr_until(proc, 200)
     time.sleep(0.6)  # past one history flush interval
     proc.kill()
