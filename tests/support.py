@@ -39,7 +39,7 @@ def start_ponder(*args: str | Path, env: dict[str, str]) -> subprocess.Popen[byt
     return proc
 
 
-def read_stderr_until(proc: subprocess.Popen[bytes], at_least: int, timeout: float = 120) -> bytes:
+def read_stderr_until(proc: subprocess.Popen[bytes], at_least: int, timeout: float = 600) -> bytes:
     """Collect the process's stderr until it holds ``at_least`` bytes."""
     assert proc.stderr is not None
     seen = b""
