@@ -478,18 +478,8 @@ def _finish_fields(finished: Finished) -> dict[str, Any]:
             "answer_tokens": u.answer_tokens,
             "completion_tokens": u.completion_tokens,
         },
-        "timings": {
-            "load_s": round(t.load_s, 4),
-            "time_to_first_token_s": _round(t.time_to_first_token_s),
-            "thinking_s": _round(t.thinking_s),
-            "total_s": round(t.total_s, 4),
-            "tokens_per_s": round(t.tokens_per_s, 2),
-        },
+        "timings": t.as_dict(),
     }
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
 
 
 def _write_jsonl(events: Iterator[ChatEvent], out: TextIO) -> Finished:

@@ -362,13 +362,3 @@ def _last_error_line() -> str | None:
 
 def _load_failure_reason(exc: Exception) -> str:
     return _last_error_line() or str(exc)
-
-
-def system_info() -> str:
-    """llama.cpp's build features line (SIMD, backends), for `ponder doctor`."""
-    raw: bytes = _lib().llama_print_system_info()
-    return raw.decode("utf-8", errors="replace").strip()
-
-
-def backend_version() -> str:
-    return str(getattr(_lib(), "__version__", "unknown"))

@@ -39,6 +39,21 @@ class Timings:
     total_s: float = 0.0
     tokens_per_s: float = 0.0
 
+    def as_dict(self) -> dict[str, float | None]:
+        """Rounded for JSON output and the history (tokens/s to 2 places, seconds to 4)."""
+
+        def sec(value: float | None) -> float | None:
+            return None if value is None else round(value, 4)
+
+        return {
+            "load_s": sec(self.load_s),
+            "prompt_eval_s": sec(self.prompt_eval_s),
+            "time_to_first_token_s": sec(self.time_to_first_token_s),
+            "thinking_s": sec(self.thinking_s),
+            "total_s": sec(self.total_s),
+            "tokens_per_s": round(self.tokens_per_s, 2),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:

@@ -483,7 +483,7 @@ class _HistoryWriter:
             prompt_tokens=usage.prompt_tokens,
             reasoning_tokens=usage.reasoning_tokens,
             answer_tokens=usage.answer_tokens,
-            timings=_timings_dict(timings),
+            timings=dict(timings.as_dict()),
         )
 
 
@@ -604,17 +604,4 @@ def _params(sampling: SamplingParams) -> dict[str, object]:
         "seed": sampling.seed,
         "max_tokens": sampling.max_tokens,
         "grammar": sampling.grammar is not None,
-    }
-
-
-def _timings_dict(t: Timings) -> dict[str, object]:
-    return {
-        "load_s": round(t.load_s, 4),
-        "prompt_eval_s": round(t.prompt_eval_s, 4),
-        "time_to_first_token_s": None
-        if t.time_to_first_token_s is None
-        else round(t.time_to_first_token_s, 4),
-        "thinking_s": None if t.thinking_s is None else round(t.thinking_s, 4),
-        "total_s": round(t.total_s, 4),
-        "tokens_per_s": round(t.tokens_per_s, 2),
     }

@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,7 @@ class Store:
     def touch(self, name: str) -> None:
         with self._locked() as manifest:
             manifest.models = [
-                _replace(m, last_used=now_iso()) if m.name.lower() == name.lower() else m
+                replace(m, last_used=now_iso()) if m.name.lower() == name.lower() else m
                 for m in manifest.models
             ]
 
@@ -230,12 +230,6 @@ def _unlink(path: Path) -> int:
         return size
     except FileNotFoundError:
         return 0
-
-
-def _replace(model: InstalledModel, **changes: Any) -> InstalledModel:
-    data = asdict(model)
-    data.update(changes)
-    return _model_from_json(data)
 
 
 def _model_from_json(data: dict[str, Any]) -> InstalledModel:
