@@ -8,6 +8,7 @@ the result is cached under ~/.cache/ponder-tests so later runs reuse it.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,54 @@ def ponder_env(ponder_home: Path) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+THINK_GRAMMAR = 'root ::= "<think>" [a-z ]{20,60} "</think>" [A-Za-z ]{3,24} "."\n'
+# For a prompt that already ends in "<think>\n": the model only closes the block.
+PREFILLED_GRAMMAR = 'root ::= [a-z ]{20,60} "</think>" [A-Za-z ]{3,24} "."\n'
+LONG_GRAMMAR = 'root ::= "<think>" [a-z ]{1500,2000} "</think>" "done."\n'
+
+# The January-2025 layout of the distill template: ends at <｜Assistant｜> without <think>\n.
+OLD_R1_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}<｜User｜>{{ m.content }}"
+    "{% elif m.role == 'assistant' %}<｜Assistant｜>{{ m.content }}<｜end▁of▁sentence｜>{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}<｜Assistant｜>{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def grammars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("grammars")
+    out = {}
+    for name, text in {
+        "think": THINK_GRAMMAR,
+        "prefilled": PREFILLED_GRAMMAR,
+        "long": LONG_GRAMMAR,
+    }.items():
+        out[name] = folder / f"{name}.gbnf"
+        out[name].write_text(text)
+    return out
+
+
+@pytest.fixture(scope="session")
+def r1_gemma(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the Gemma GGUF carrying an old-style DeepSeek-R1 distill template."""
+    out = tmp_path_factory.mktemp("r1") / "DeepSeek-R1-Distill-Test.gguf"
+    tool = Path(sys.executable).with_name("gguf-new-metadata")
+    subprocess.run(
+        [
+            str(tool),
+            "--chat-template",
+            OLD_R1_TEMPLATE,
+            "--general-name",
+            "DeepSeek-R1-Distill-Test",
+            str(gemma_path),
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        input=b"y\n",
+    )
+    return out
 
 
 @pytest.fixture()

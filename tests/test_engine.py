@@ -165,3 +165,35 @@ def test_llama_log_keeps_the_buffer_sizes_not_the_per_tensor_debug_lines(
         assert "create_tensor" not in kept
     finally:
         again.close()
+
+
+def test_injected_text_is_yielded_and_the_model_goes_on_from_it(engine: LlamaEngine) -> None:
+    asked = 0
+
+    def inject() -> str | None:
+        nonlocal asked
+        asked += 1
+        return " Paris, and the capital of Italy is" if asked == 3 else None
+
+    stats = GenerationStats()
+    tokens = engine.tokenize(PROMPT, add_bos=True)
+    greedy = SamplingParams(temperature=0.0, max_tokens=12)
+    pieces = list(engine.generate(tokens, greedy, stats, None, inject))
+    text = "".join(pieces)
+    assert " Paris, and the capital of Italy is" in pieces  # yielded as one piece
+    assert stats.completion_tokens == 12  # the injected tokens are not counted
+    after = text.split("the capital of Italy is", 1)[1]
+    assert after.strip(), text  # the model continued after the injection
+    plain = "".join(engine.generate(tokens, greedy, GenerationStats()))
+    before = text.split(" Paris, and the capital of Italy is", 1)[0]
+    assert plain.startswith(before) and len(before) > 0  # the same three tokens came first
+
+
+def test_nothing_is_injected_under_a_grammar(engine: LlamaEngine) -> None:
+    stats = GenerationStats()
+    grammar = 'root ::= "<think>" [a-z ]{5,10} "</think>" [a-z]{2,5}\n'
+    tokens = engine.tokenize(PROMPT, add_bos=True)
+    text = "".join(
+        engine.generate(tokens, SamplingParams(grammar=grammar, seed=1), stats, None, lambda: "X")
+    )
+    assert "X" not in text and re.fullmatch(r"<think>[a-z ]{5,10}</think>[a-z]{2,5}", text)

@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 
 from ponder.errors import ChatNotFoundError, PonderError
 from ponder.history import (
+    _MIGRATIONS,
     EXPORT_FORMAT,
     SCHEMA_VERSION,
     History,
+    HistoryError,
     HistoryVersionError,
     fts_query,
 )
@@ -424,6 +426,7 @@ def test_json_export(history: History) -> None:
         "title",
         "model",
         "system_prompt",
+        "settings",
         "created_at",
         "updated_at",
     }
@@ -464,3 +467,69 @@ def test_store_is_usable_from_threads(history: History) -> None:
     for thread in threads:
         thread.join()
     assert history.get_chat(chat_id).messages[-1].content == "x" * 50
+
+
+# -- per-chat settings and regenerate -------------------------------------------------
+
+
+def test_a_schema_1_file_gains_chat_settings_and_keeps_its_chats(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path)
+    for statement in _MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO chats (title, model, created_at, updated_at) VALUES ('old', 'm', 't', 't')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with History.open(db_path) as store:
+        (summary,) = store.list_chats()
+        chat = store.get_chat(summary.id)
+        assert summary.title == "old" and chat.settings == {}
+
+
+def test_chat_settings_round_trip(history: History) -> None:
+    chat_id = history.create_chat(title="t", model="m", settings={"temperature": 0.5})
+    assert history.get_chat(chat_id).settings == {"temperature": 0.5}
+    history.update_chat_settings(
+        chat_id, system_prompt="Be brief.", settings={"temperature": 0.7, "keep_reasoning": True}
+    )
+    chat = history.get_chat(chat_id)
+    assert chat.settings == {"temperature": 0.7, "keep_reasoning": True}
+    assert chat.system_prompt == "Be brief."
+    history.update_chat_settings(chat_id, system_prompt="", settings={})
+    assert history.get_chat(chat_id).system_prompt is None
+    with pytest.raises(ChatNotFoundError):
+        history.update_chat_settings(chat_id + 1, system_prompt=None, settings={})
+
+
+def test_take_last_exchange_returns_the_prompt_and_removes_it_with_its_reply(
+    history: History,
+) -> None:
+    chat_id = _chat_with_turn(history, "first", "r1", "a1")
+    history.add_user_message(chat_id, "second")
+    _reply(history, chat_id, reasoning="r2", answer="a2")
+    assert history.take_last_exchange(chat_id) == "second"
+    assert [m.content for m in history.get_chat(chat_id).messages] == ["first", "a1"]
+    assert history.search("a2") == []
+
+
+def test_take_last_exchange_after_a_failed_reply_takes_the_lone_prompt(history: History) -> None:
+    chat_id = _chat_with_turn(history, "first", "r1", "a1")
+    history.add_user_message(chat_id, "no reply came")
+    assert history.take_last_exchange(chat_id) == "no reply came"
+    assert len(history.get_chat(chat_id).messages) == 2
+
+
+def test_take_last_exchange_refuses_a_streaming_reply_and_an_empty_chat(
+    history: History,
+) -> None:
+    chat_id = history.create_chat(title="t", model="m")
+    with pytest.raises(HistoryError, match="no prompt"):
+        history.take_last_exchange(chat_id)
+    history.add_user_message(chat_id, "q")
+    history.start_reply(chat_id, model="m", params={})
+    with pytest.raises(HistoryError, match="still streaming"):
+        history.take_last_exchange(chat_id)
+    assert len(history.get_chat(chat_id).messages) == 2

@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,9 +134,24 @@ class Engine(Protocol):
         sampling: SamplingParams,
         stats: GenerationStats,
         cancel: threading.Event | None = None,
+        inject: Injector | None = None,
     ) -> Iterator[str]: ...
 
+    @property
+    def bos_text(self) -> str: ...
+
+    @property
+    def add_bos(self) -> bool: ...
+
+    @property
+    def load_s(self) -> float: ...
+
     def close(self) -> None: ...
+
+
+# Asked after every token: text to put into the context now, as if the model had
+# written it (the TUI's "wrap up" closes the thinking with "</think>"), or None.
+Injector = Callable[[], str | None]
 
 
 class LlamaEngine:
@@ -239,6 +254,7 @@ class LlamaEngine:
         sampling: SamplingParams,
         stats: GenerationStats,
         cancel: threading.Event | None = None,
+        inject: Injector | None = None,
     ) -> Iterator[str]:
         """Yield the text of each generated token ("" while a character is incomplete).
 
@@ -246,6 +262,12 @@ class LlamaEngine:
         ``cancel`` is set (checked after every token). ``stats`` is updated in place.
         The prompt length and the grammar are checked here, before anything runs, so
         a caller can record nothing when they are wrong.
+
+        ``inject`` is asked after every token for text to append to the context; the
+        text is yielded as it is and evaluated with the next token, and the model goes
+        on from it. It does not count as completion tokens. With a grammar nothing is
+        injected: the grammar's state would no longer match the text. Injecting resets
+        llama.cpp's sampler history (the repeat penalty's window), nothing else.
         """
         n_ctx = self.n_ctx
         if len(prompt_tokens) >= n_ctx:
@@ -254,7 +276,9 @@ class LlamaEngine:
                 hint="shorten the prompt, start a new chat, or raise --ctx",
             )
         grammar = self._compile_grammar(sampling.grammar) if sampling.grammar else None
-        return self._generate(prompt_tokens, sampling, grammar, stats, cancel)
+        if grammar is not None:
+            inject = None
+        return self._generate(prompt_tokens, sampling, grammar, stats, cancel, inject)
 
     def _generate(
         self,
@@ -263,6 +287,7 @@ class LlamaEngine:
         grammar: Any,
         stats: GenerationStats,
         cancel: threading.Event | None,
+        inject: Injector | None,
     ) -> Iterator[str]:
         n_ctx = self.n_ctx
         llama = self._llama
@@ -272,19 +297,30 @@ class LlamaEngine:
         stats.cached_tokens = _common_prefix(llama._input_ids, prompt_tokens)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         budget = sampling.max_tokens if sampling.max_tokens is not None else n_ctx
-        tokens = llama.generate(
-            prompt_tokens,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-            grammar=grammar,
-        )
+
+        def start(context: list[int]) -> Generator[int, Any, None]:
+            # A fresh generator reuses the KV cache for the longest common prefix, so
+            # starting again after an injection evaluates only the new tokens.
+            return llama.generate(  # type: ignore[no-any-return]
+                context,
+                top_k=sampling.top_k,
+                top_p=sampling.top_p,
+                min_p=sampling.min_p,
+                temp=sampling.temperature,
+                repeat_penalty=sampling.repeat_penalty,
+                grammar=grammar,
+            )
+
+        context = list(prompt_tokens)
+        tokens = start(context)
         started = time.monotonic()
         first_at: float | None = None
         try:
-            for token in tokens:
+            while True:
+                try:
+                    token = next(tokens)
+                except StopIteration:
+                    break
                 if first_at is None:
                     first_at = time.monotonic()
                     stats.prompt_eval_s = first_at - started
@@ -292,6 +328,7 @@ class LlamaEngine:
                     stats.finish_reason = "stop"
                     break
                 stats.completion_tokens += 1
+                context.append(token)
                 yield decoder.decode(self._piece(token))
                 if cancel is not None and cancel.is_set():
                     stats.finish_reason = "interrupted"
@@ -299,6 +336,19 @@ class LlamaEngine:
                 if stats.completion_tokens >= budget or llama.n_tokens + 1 >= n_ctx:
                     stats.finish_reason = "length"
                     break
+                text = inject() if inject is not None else None
+                if text:
+                    ids = self.tokenize(text, add_bos=False)
+                    if len(context) + len(ids) + 1 >= n_ctx:
+                        stats.finish_reason = "length"
+                        break
+                    # llama-cpp-python's send() would sample from a position whose logits
+                    # were never computed; a new generator over the longer context does not.
+                    tokens.close()
+                    context.extend(ids)
+                    yield decoder.decode(b"", final=True) + text
+                    decoder.reset()
+                    tokens = start(context)
             tail = decoder.decode(b"", final=True)
             if tail:
                 yield tail

@@ -28,7 +28,8 @@ server and no dependency. What this module decides:
 Export format (:meth:`History.export_json`), stable within a ``version``::
 
     {"format": "ponder.chat", "version": 1,
-     "chat": {"id", "title", "model", "system_prompt", "created_at", "updated_at"},
+     "chat": {"id", "title", "model", "system_prompt", "settings", "created_at",
+              "updated_at"},
      "messages": [{"role", "content", "reasoning", "model", "status", "finish_reason",
                    "params", "timings",
                    "usage": {"prompt_tokens", "reasoning_tokens", "answer_tokens"},
@@ -47,7 +48,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -125,6 +126,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE new.status <> 'streaming';
         END""",
     ),
+    # 2: per-chat settings (sampling, context size, whether earlier thinking is kept).
+    ("ALTER TABLE chats ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -173,6 +176,7 @@ class Chat:
     summary: ChatSummary
     system_prompt: str | None
     messages: list[Message]
+    settings: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -259,16 +263,56 @@ class History:
     # -- writing -----------------------------------------------------------------
 
     def create_chat(
-        self, *, title: str, model: str | None, system_prompt: str | None = None
+        self,
+        *,
+        title: str,
+        model: str | None,
+        system_prompt: str | None = None,
+        settings: dict[str, object] | None = None,
     ) -> int:
         with self._lock:
             now = self._now()
             cursor = self._conn.execute(
-                "INSERT INTO chats (title, model, system_prompt, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (_clean_title(title), model, system_prompt, now, now),
+                "INSERT INTO chats (title, model, system_prompt, settings, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (_clean_title(title), model, system_prompt, _dump(settings or {}), now, now),
             )
             return _rowid(cursor)
+
+    def update_chat_settings(
+        self, chat_id: int, *, system_prompt: str | None, settings: dict[str, object]
+    ) -> None:
+        """Replace a chat's system prompt and settings (``updated_at`` stays)."""
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE chats SET system_prompt = ?, settings = ? WHERE id = ?",
+                (system_prompt or None, _dump(settings), chat_id),
+            )
+        if cursor.rowcount == 0:
+            raise _chat_not_found(chat_id)
+
+    def take_last_exchange(self, chat_id: int) -> str:
+        """Remove the chat's last prompt and the reply to it; return the prompt.
+
+        This is "regenerate": the prompt is asked again and its new reply replaces
+        the old one. A reply still streaming is refused.
+        """
+        with self._lock, _transaction(self._conn):
+            rows = self._conn.execute(
+                "SELECT id, role, content, status FROM messages WHERE chat_id = ?"
+                " ORDER BY id DESC LIMIT 2",
+                (chat_id,),
+            ).fetchall()
+            if any(row["status"] == "streaming" for row in rows):
+                raise HistoryError("the last reply is still streaming; stop it first")
+            users = [row for row in rows if row["role"] == "user"]
+            if not users:
+                raise HistoryError(f"chat {chat_id} has no prompt to ask again")
+            prompt_row = users[0]
+            self._conn.execute(
+                "DELETE FROM messages WHERE chat_id = ? AND id >= ?", (chat_id, prompt_row["id"])
+            )
+            return str(prompt_row["content"])
 
     def add_user_message(self, chat_id: int, content: str) -> int:
         with self._lock, _transaction(self._conn):
@@ -384,6 +428,7 @@ class History:
             summary=_summary(head),
             system_prompt=head["system_prompt"],
             messages=[_message(row) for row in rows],
+            settings=_load(head["settings"]),
         )
 
     def search(
@@ -552,6 +597,7 @@ def chat_document(chat: Chat) -> dict[str, object]:
             "title": summary.title,
             "model": summary.model,
             "system_prompt": chat.system_prompt,
+            "settings": chat.settings,
             "created_at": summary.created_at,
             "updated_at": summary.updated_at,
         },

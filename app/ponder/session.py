@@ -18,7 +18,7 @@ from pathlib import Path
 from ponder import devices, download, gguf_info, hardware
 from ponder.catalog import Catalog, Resolved
 from ponder.config import Settings, models_dir
-from ponder.engine import GenerationStats, LlamaEngine, LoadParams, SamplingParams
+from ponder.engine import Engine, GenerationStats, LlamaEngine, LoadParams, SamplingParams
 from ponder.errors import ModelLoadError, ModelNotFoundError, UsageError
 from ponder.events import (
     AnswerDelta,
@@ -74,19 +74,32 @@ class ReplyRequest:
     system: str | None = None
     chat_id: int | None = None  # continue this chat
     save: bool = True
+    keep_reasoning: bool = False  # send earlier turns' thinking back to the model
+    chat_settings: dict[str, object] | None = None  # stored with a chat this reply creates
+
+
+# What closes the thinking when a user asks the model to wrap up: the model reads it
+# as its own "</think>" and goes on to the answer.
+WRAP_UP_TEXT = "\n</think>\n\n"
 
 
 @dataclass(slots=True)
 class ReplyState:
-    """What a finished reply looked like; the CLI's --json reads it."""
+    """A reply as it streams and once it has finished; the CLI's --json and the TUI read it.
+
+    The token counters move with the stream, so another thread may read them live.
+    """
 
     chat_id: int | None = None
     message_id: int | None = None
     reasoning: list[str] = field(default_factory=list)
     answer: list[str] = field(default_factory=list)
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+    wrapped_up: bool = False
 
 
-EngineLoader = Callable[[GGUFInfo, LoadParams], LlamaEngine]
+EngineLoader = Callable[[GGUFInfo, LoadParams], Engine]
 
 
 class NotInstalledError(ModelNotFoundError):
@@ -115,7 +128,7 @@ class Session:
         self.store = Store(models_dir(settings, paths))
         self.hub = hub or download.Hub()
         self._load_engine = load_engine
-        self._engine: LlamaEngine | None = None
+        self._engine: Engine | None = None
         self._engine_key: tuple[Path, LoadParams] | None = None
         self._hardware: hardware.HardwareProfile | None = None
 
@@ -278,7 +291,7 @@ class Session:
         plan: hardware.Plan,
         *,
         notice: Callable[[str], None] | None = None,
-    ) -> LlamaEngine:
+    ) -> Engine:
         """The loaded engine for ``spec``, reused while the file and settings are the same.
 
         When llama.cpp runs out of memory, the plan steps down (fewer GPU layers, then a
@@ -324,55 +337,91 @@ class Session:
 
     # -- replies -----------------------------------------------------------------
 
-    def render(self, spec: ModelSpec, engine: LlamaEngine, turns: list[Turn]) -> RenderedPrompt:
+    def render(
+        self, spec: ModelSpec, engine: Engine, turns: list[Turn], *, keep_reasoning: bool = False
+    ) -> RenderedPrompt:
+        policy = spec.policy
+        if keep_reasoning:
+            policy = replace(policy, strip_reasoning_in_history=False)
         return build_prompt(
             turns,
-            policy=spec.policy,
+            policy=policy,
             template=spec.template,
             template_source=spec.template_source,
             bos_token=engine.bos_text,
             eos_token=spec.info.eos_token or "",
         )
 
-    def history_turns(self, chat_id: int) -> tuple[list[Turn], str | None]:
-        """Earlier turns of a saved chat (answers only) and its system prompt."""
+    def history_turns(
+        self, chat_id: int, *, keep_reasoning: bool = False
+    ) -> tuple[list[Turn], str | None]:
+        """Earlier turns of a saved chat and its system prompt.
+
+        Answers only, unless ``keep_reasoning``: then each answer goes back with its
+        thinking in ``<think>`` tags (a template may still drop it; R1's own does).
+        """
         history = self._require_history()
         chat = history.get_chat(chat_id)
-        turns = [
-            Turn(m.role, m.content) for m in chat.messages if m.role == "user" or m.content.strip()
-        ]
+        turns: list[Turn] = []
+        for m in chat.messages:
+            if m.role == "user":
+                turns.append(Turn("user", m.content))
+            elif m.content.strip():
+                text = m.content
+                if keep_reasoning and m.reasoning.strip():
+                    text = f"<think>\n{m.reasoning.strip()}\n</think>\n\n{m.content}"
+                turns.append(Turn("assistant", text))
         return turns, chat.system_prompt
 
     def reply(
         self,
         spec: ModelSpec,
-        engine: LlamaEngine,
+        engine: Engine,
         request: ReplyRequest,
         sampling: SamplingParams,
         *,
         cancel: threading.Event | None = None,
+        wrap_up: threading.Event | None = None,
         state: ReplyState | None = None,
     ) -> Generator[ChatEvent, None, None]:
-        """Stream one reply: Started, then reasoning/answer deltas, then Finished."""
+        """Stream one reply: Started, then reasoning/answer deltas, then Finished.
+
+        Setting ``cancel`` ends the reply after the current token (it is kept, marked
+        interrupted). Setting ``wrap_up`` while the model thinks closes the thinking
+        with ``</think>``, so the model turns to its answer.
+        """
         state = state if state is not None else ReplyState()
         turns: list[Turn] = []
         system = request.system
         if request.chat_id is not None:
-            turns, saved_system = self.history_turns(request.chat_id)
+            turns, saved_system = self.history_turns(
+                request.chat_id, keep_reasoning=request.keep_reasoning
+            )
             system = system or saved_system
         if system:
             turns.insert(0, Turn("system", system))
         turns.append(Turn("user", request.prompt))
-        rendered = self.render(spec, engine, turns)
+        rendered = self.render(spec, engine, turns, keep_reasoning=request.keep_reasoning)
         add_bos = engine.add_bos and not (
             engine.bos_text and rendered.text.startswith(engine.bos_text)
         )
         tokens = engine.tokenize(rendered.text, add_bos=add_bos)
         stats = GenerationStats()
-        generation = engine.generate(tokens, sampling, stats, cancel)  # checks the context
+        splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
+
+        def inject() -> str | None:
+            if wrap_up is None or not wrap_up.is_set() or state.wrapped_up:
+                return None
+            if not splitter.in_reasoning:
+                return None
+            state.wrapped_up = True
+            return WRAP_UP_TEXT
+
+        # generate() checks the prompt against the context before anything is recorded.
+        generation = engine.generate(tokens, sampling, stats, cancel, inject)
         writer = self._start_record(spec, request, system, sampling, state)
         yield Started(model=spec.name, chat_id=state.chat_id)
-        yield from self._stream(generation, rendered, stats, engine, writer, state)
+        yield from self._stream(generation, splitter, stats, engine, writer, state)
 
     def _start_record(
         self,
@@ -389,7 +438,10 @@ class Session:
         chat_id = request.chat_id
         if chat_id is None:
             chat_id = history.create_chat(
-                title=_title(request.prompt), model=spec.name, system_prompt=system
+                title=_title(request.prompt),
+                model=spec.name,
+                system_prompt=system,
+                settings=request.chat_settings,
             )
         history.add_user_message(chat_id, request.prompt)
         message_id = history.start_reply(chat_id, model=spec.name, params=_params(sampling))
@@ -399,22 +451,20 @@ class Session:
     def _stream(
         self,
         generation: Iterator[str],
-        rendered: RenderedPrompt,
+        splitter: ReasoningSplitter,
         stats: GenerationStats,
-        engine: LlamaEngine,
+        engine: Engine,
         writer: _HistoryWriter | None,
         state: ReplyState,
     ) -> Iterator[ChatEvent]:
-        splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
         clock = _PhaseClock(stats.started_at)
-        reasoning_tokens = answer_tokens = 0
         finished = False
         try:
             for text in generation:
                 if splitter.in_reasoning:
-                    reasoning_tokens += 1
+                    state.reasoning_tokens += 1
                 else:
-                    answer_tokens += 1
+                    state.answer_tokens += 1
                 for delta in splitter.feed(text):
                     clock.saw(delta)
                     yield from self._emit(delta, writer, state)
@@ -423,7 +473,9 @@ class Session:
                 yield from self._emit(delta, writer, state)
             finished = True
         finally:
-            usage = Usage(stats.prompt_tokens, reasoning_tokens, answer_tokens)
+            # An injected "</think>" is not the model's: take it off the counts.
+            reasoning_tokens = state.reasoning_tokens - (1 if state.wrapped_up else 0)
+            usage = Usage(stats.prompt_tokens, max(reasoning_tokens, 0), state.answer_tokens)
             reason = stats.finish_reason if finished else "interrupted"
             timings = clock.timings(engine.load_s, stats)
             if writer is not None:
