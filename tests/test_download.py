@@ -23,7 +23,9 @@ from ponder.download import (
     HashMismatchError,
     Hub,
     TransferPolicy,
+    forget_pending,
     parse_hf_ref,
+    pending_pulls,
     pick_quant,
     plan_files,
     plan_hf,
@@ -257,10 +259,32 @@ def test_cancel_keeps_a_resumable_partial(setup: Setup) -> None:
     kept = partial.stat().st_size
     assert kept > 500_000
     _nothing_listed(setup)
+    (pending,) = pending_pulls(setup.store)  # what a restarted app offers to resume
+    assert pending.name == "tiny" and pending.size == len(setup.data)
+    assert pending.done(setup.store) == kept
     setup.hub.throttle(None)
     pull(_plan(setup), setup.store, hub=setup.client, policy=FAST)
     assert _gets(setup.hub)[-1] == kept
     assert _installed_bytes(setup) == setup.data
+    assert pending_pulls(setup.store) == []
+
+
+def test_a_discarded_pending_pull_deletes_its_partial_file(setup: Setup) -> None:
+    setup.hub.throttle(2_000_000)
+    cancel = threading.Event()
+    with pytest.raises(Interrupted):
+        pull(
+            _plan(setup),
+            setup.store,
+            hub=setup.client,
+            policy=FAST,
+            progress=lambda event: cancel.set() if event.done > 100_000 else None,
+            cancel=cancel,
+        )
+    assert list(setup.store.partial_dir().glob("*.part"))
+    forget_pending(setup.store, "tiny", delete_parts=True)
+    assert pending_pulls(setup.store) == []
+    assert not list(setup.store.partial_dir().glob("*.part"))
 
 
 def test_offline_mode_refuses_without_a_request(
