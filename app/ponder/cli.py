@@ -79,7 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_hardware(sub)
     _add_catalog(sub)
+    _add_chat_ui(sub)
     return parser
+
+
+def _add_chat_ui(sub: Any) -> None:
+    ui = sub.add_parser(
+        "chat",
+        help="open the chat UI (the default when no command is given)",
+        description="Open the chat UI. Also what `ponder` alone does.",
+    )
+    ui.add_argument("model", nargs="?", help="model to load first (default: the last used)")
+    ui.add_argument("--grammar", type=Path, metavar="FILE", help="GBNF grammar for every reply")
 
 
 def _add_run(sub: Any) -> argparse.ArgumentParser:
@@ -223,9 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_catalog(args)
         if args.command in MODEL_COMMANDS:
             return MODEL_COMMANDS[args.command](args)
-        parser.print_help()
-        print("\nThe chat UI is not built yet; use `ponder run MODEL PROMPT`.", file=sys.stderr)
-        return ExitCode.USAGE
+        return _cmd_chat_ui(args)
     except PonderError as exc:
         _error(exc)
         return exc.exit_code
@@ -235,6 +244,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return ExitCode.OK
+
+
+def _cmd_chat_ui(args: argparse.Namespace) -> int:
+    """The Textual UI, imported only here so headless commands never load textual."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(
+            "the chat UI needs a terminal",
+            hint='for pipes and scripts use `ponder run MODEL "prompt"`',
+        )
+    grammar_file = getattr(args, "grammar", None)
+    grammar = _read_text(grammar_file, "grammar") if grammar_file else None
+    from ponder.tui.app import PonderApp
+
+    session, history = _services(need_history=True)
+    assert history is not None
+    try:
+        PonderApp(session, history, model=getattr(args, "model", None), grammar=grammar).run()
+    finally:
+        session.close()
+        history.close()
+    return ExitCode.OK
 
 
 def _error(exc: PonderError) -> None:

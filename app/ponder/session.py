@@ -120,7 +120,10 @@ class Session:
         history: History | None,
         load_engine: EngineLoader = LlamaEngine.load,
         hub: download.Hub | None = None,
+        hardware_profile: hardware.HardwareProfile | None = None,
     ) -> None:
+        """``hardware_profile`` stands in for probing this machine (recorded machines in
+        tests and screenshots); without it the machine is probed on first use."""
         self.settings = settings
         self.paths = paths
         self.catalog = catalog
@@ -130,7 +133,8 @@ class Session:
         self._load_engine = load_engine
         self._engine: Engine | None = None
         self._engine_key: tuple[Path, LoadParams] | None = None
-        self._hardware: hardware.HardwareProfile | None = None
+        self._hardware = hardware_profile
+        self._fixed_hardware = hardware_profile is not None
 
     # -- models ------------------------------------------------------------------
 
@@ -234,6 +238,15 @@ class Session:
             plan, self.store, hub=self.hub, progress=progress, notice=notice, cancel=cancel
         )
 
+    def import_model(self, source: Path, *, name: str | None = None) -> InstalledModel:
+        """Copy a local GGUF into the store (checked as GGUF first, hashed on the way)."""
+        from ponder.store import import_file
+
+        source = source.expanduser()
+        if source.is_file():
+            gguf_info.inspect(source)  # a file that is not a GGUF is refused with the reason
+        return import_file(self.store, source, name=name or source.stem, link=False)
+
     @staticmethod
     def _template(
         info: GGUFInfo,
@@ -260,7 +273,7 @@ class Session:
         ``os_gpus`` also asks the OS (nvidia-smi, sysfs, ...) for GPUs llama.cpp cannot
         use, which `ponder doctor` reports; loading a model does not need it.
         """
-        if os_gpus:
+        if os_gpus and not self._fixed_hardware:
             return hardware.probe(_probes(), os_gpus=True)
         if self._hardware is None:
             self._hardware = hardware.probe(_probes(), os_gpus=False)

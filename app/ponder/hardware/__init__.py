@@ -98,6 +98,7 @@ from ponder.hardware.render import (
     fit_cells,
     render_doctor,
     render_fit_table,
+    render_one_line,
     render_plan,
 )
 from ponder.hardware.units import GiB, MiB, gib
@@ -170,6 +171,7 @@ __all__ = [
     "reinstall_command",
     "render_doctor",
     "render_fit_table",
+    "render_one_line",
     "render_plan",
     "repack_share",
     "step_down",

@@ -25,6 +25,21 @@ def render_doctor(hw: HardwareProfile, findings: Sequence[Finding] | None = None
     return "\n".join(lines)
 
 
+def render_one_line(hw: HardwareProfile) -> str:
+    """This machine in one line: system, cores, free RAM, and the GPU llama.cpp will use."""
+    gpus = hw.offload_devices
+    if gpus:
+        first = gpus[0]
+        more = f" + {len(gpus) - 1} more" if len(gpus) > 1 else ""
+        gpu = f"{first.description or first.name}, {gib(first.free_bytes)} free{more}"
+    else:
+        gpu = "no GPU llama.cpp can use (CPU only)"
+    return (
+        f"{hw.system} {hw.machine} · {hw.performance_cores} cores · "
+        f"{gib(hw.ram_available)} RAM free · {gpu}"
+    )
+
+
 def _profile_lines(hw: HardwareProfile) -> list[str]:
     system = f"{hw.system} {hw.machine}" + (" (under Rosetta 2)" if hw.rosetta else "")
     cores = (

@@ -1,0 +1,284 @@
+"""The Ponder app: services in, screens on top, model loading and downloads in workers.
+
+The app owns what outlives a screen: the loaded model and the downloads. A download
+keeps going while the user chats or switches screens; its progress messages reach
+the app, which keeps one :class:`DownloadState` per model and tells the screens that
+show downloads to redraw. Loading a model runs in a thread worker of its own group,
+so the chat stays usable and a newer choice cancels an older one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from ponder import download
+from ponder.errors import Interrupted, PonderError
+from ponder.events import DownloadProgress
+from ponder.hardware import Plan
+from ponder.history import History
+from ponder.session import LoadOverrides, ModelSpec, Session
+from ponder.tui.commands import PonderCommands
+from ponder.tui.format import placement
+from ponder.tui.messages import (
+    DownloadEnded,
+    DownloadProgressed,
+    DownloadsChanged,
+    ModelLoaded,
+    ModelLoadFailed,
+    ModelNoticed,
+)
+
+DownloadStatus = Literal["starting", "running", "paused", "failed", "done"]
+
+
+@dataclass
+class DownloadState:
+    """One model's download as the UI shows it."""
+
+    name: str
+    total: int = 0
+    done: int = 0
+    bytes_per_s: float = 0.0
+    status: DownloadStatus = "starting"
+    error: str = ""
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.bytes_per_s <= 0 or not self.total:
+            return None
+        return (self.total - self.done) / self.bytes_per_s
+
+
+class PonderApp(App[None]):
+    """Chat with local reasoning models."""
+
+    TITLE = "Ponder"
+    CSS_PATH = "ponder.tcss"
+    COMMANDS = App.COMMANDS | {PonderCommands}
+    BINDINGS = [
+        Binding("f2", "models", "Models"),
+        Binding("f3", "settings", "Settings"),
+        Binding("f4", "hardware", "Hardware"),
+    ]
+
+    def __init__(
+        self,
+        session: Session,
+        history: History,
+        *,
+        model: str | None = None,
+        grammar: str | None = None,
+        export_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.history = history
+        self.grammar = grammar
+        self.export_dir = export_dir or Path.cwd()
+        self.wanted_model = model
+        self.spec: ModelSpec | None = None
+        self.plan: Plan | None = None
+        self.loading: str | None = None
+        self.downloads: dict[str, DownloadState] = {}
+        for pending in download.pending_pulls(session.store):
+            self.downloads[pending.name] = DownloadState(
+                pending.name, pending.size, pending.done(session.store), status="paused"
+            )
+
+    # -- start -------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from ponder.tui.chat import ChatScreen
+        from ponder.tui.welcome import WelcomeScreen
+
+        self.push_screen(ChatScreen())
+        installed = self.session.store.installed()
+        if not installed:
+            self.push_screen(WelcomeScreen())
+            return
+        name = self.wanted_model or self.session.settings.default_model
+        if name is None:
+            recent = max(installed, key=lambda m: (m.last_used or "", m.installed_at))
+            name = recent.name
+        self.load_model(name)
+
+    # -- the model ---------------------------------------------------------------
+
+    @property
+    def placement(self) -> str:
+        if self.plan is None:
+            return ""
+        return placement(self.plan.n_gpu_layers, self.plan.n_layers_total)
+
+    @property
+    def generating(self) -> bool:
+        return any(w.group == "reply" and w.is_running for w in self.workers) or any(
+            w.group == "reply" and w.is_running for s in self.screen_stack for w in s.workers
+        )
+
+    def load_model(self, name: str, *, n_ctx: int | None = None) -> bool:
+        """Load ``name`` in a worker; refused (False) while a reply is streaming."""
+        if self.generating:
+            self.notify("Stop the reply first (Esc), then switch models.", severity="warning")
+            return False
+        self.loading = name
+        self._refresh_chat()
+        self._load(name, n_ctx)
+        return True
+
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
+    def _load(self, name: str, n_ctx: int | None) -> None:
+        session = self.session
+        try:
+            spec = session.resolve(name)
+            plan = session.plan(spec, LoadOverrides(n_ctx=n_ctx))
+            session.load(spec, plan, notice=self._noticed)
+            self.post_message(ModelLoaded(spec, plan))
+        except PonderError as exc:
+            self.post_message(ModelLoadFailed(name, exc))
+        except Exception as exc:  # the UI shows it instead of crashing
+            self.log.error(f"loading {name} failed: {exc!r}")
+            self.post_message(ModelLoadFailed(name, PonderError(f"{type(exc).__name__}: {exc}")))
+
+    def _noticed(self, text: str) -> None:
+        self.post_message(ModelNoticed(text))
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.spec, self.plan, self.loading = message.spec, message.plan, None
+        self.session.store.touch(message.spec.name)
+        for warning in message.plan.warnings:
+            self.notify(warning, severity="warning", timeout=8)
+        self._refresh_chat()
+
+    def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        self.loading = None
+        self.notify_error(message.error, title=f"Could not load {message.name}")
+        self._refresh_chat()
+
+    def on_model_noticed(self, message: ModelNoticed) -> None:
+        self.notify(message.text, severity="warning", timeout=8)
+
+    def _refresh_chat(self) -> None:
+        from ponder.tui.chat import ChatScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                screen.refresh_status()
+
+    def notify_error(self, error: PonderError, *, title: str = "Error") -> None:
+        text = error.message + (f"\n{error.hint}" if error.hint else "")
+        self.notify(text, title=title, severity="error", timeout=12)
+
+    # -- downloads ---------------------------------------------------------------
+
+    def start_download(self, name: str) -> None:
+        state = self.downloads.get(name)
+        if state is not None and state.status in ("starting", "running"):
+            return
+        self.downloads[name] = DownloadState(
+            name, state.total if state else 0, state.done if state else 0
+        )
+        self._announce_downloads()
+        self._download(self.downloads[name])
+
+    def cancel_download(self, name: str) -> None:
+        state = self.downloads.get(name)
+        if state is not None and state.status in ("starting", "running"):
+            state.cancel.set()
+
+    def discard_download(self, name: str) -> None:
+        state = self.downloads.pop(name, None)
+        if state is not None:
+            state.cancel.set()
+        download.forget_pending(self.session.store, name, delete_parts=True)
+        self._announce_downloads()
+
+    @work(thread=True, group="downloads", exit_on_error=False)
+    def _download(self, state: DownloadState) -> None:
+        session, name = self.session, state.name
+        try:
+            plan = session.plan_pull(name)
+            per_file: dict[str, int] = {}
+            self.post_message(DownloadProgressed(name, DownloadProgress(name, 0, plan.size)))
+
+            def progress(event: DownloadProgress) -> None:
+                per_file[event.filename] = event.done
+                total = DownloadProgress(name, sum(per_file.values()), plan.size, event.bytes_per_s)
+                self.post_message(DownloadProgressed(name, total))
+
+            session.pull(plan, progress=progress, cancel=state.cancel)
+            self.post_message(DownloadEnded(name, installed=True))
+        except Interrupted:
+            self.post_message(DownloadEnded(name, installed=False))
+        except PonderError as exc:
+            self.post_message(DownloadEnded(name, installed=False, error=exc))
+        except Exception as exc:  # the UI shows it instead of crashing
+            error = PonderError(f"{type(exc).__name__}: {exc}")
+            self.post_message(DownloadEnded(name, installed=False, error=error))
+
+    def on_download_progressed(self, message: DownloadProgressed) -> None:
+        state = self.downloads.get(message.name)
+        if state is None or state.status in ("paused", "failed", "done"):
+            return
+        state.status = "running"
+        state.done = message.progress.done
+        state.total = message.progress.total or state.total
+        state.bytes_per_s = message.progress.bytes_per_s
+        self._announce_downloads()
+
+    def on_download_ended(self, message: DownloadEnded) -> None:
+        state = self.downloads.get(message.name)
+        if state is None:
+            return
+        if message.installed:
+            state.status, state.done = "done", state.total
+            self.notify(f"{message.name} is downloaded and verified", title="Download complete")
+            if self.spec is None and self.loading is None:
+                self.load_model(message.name)
+        elif message.error is not None:
+            state.status, state.error = "failed", message.error.message
+            self.notify_error(message.error, title=f"Download of {message.name} failed")
+        else:
+            state.status = "paused"
+            self.notify(f"{message.name} paused; it resumes where it stopped")
+        self._announce_downloads()
+
+    def _announce_downloads(self) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(DownloadsChanged())
+
+    # -- screens -----------------------------------------------------------------
+
+    def action_models(self) -> None:
+        from ponder.tui.models import ModelsScreen
+
+        if not isinstance(self.screen, ModelsScreen):
+            self.push_screen(ModelsScreen())
+
+    def action_hardware(self) -> None:
+        from ponder.tui.hardware import HardwareScreen
+
+        if not isinstance(self.screen, HardwareScreen):
+            self.push_screen(HardwareScreen())
+
+    def action_settings(self) -> None:
+        from ponder.tui.chat import ChatScreen
+
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, ChatScreen):
+                if self.screen is not screen:
+                    self.pop_screen()
+                screen.action_settings()
+                return

@@ -1,0 +1,477 @@
+"""The chat screen: saved chats on the left, the conversation, the prompt, the status.
+
+A reply is generated in a thread worker that iterates :meth:`Session.reply` and
+posts what it saw. Text is gathered for at most a frame (1/60 s) before it is
+posted, so a fast model does not flood the message queue, and a slow one is not
+delayed: a token that comes after a pause goes out at once. The session writes the
+reply to SQLite while it streams, so the screen never holds anything the history
+does not.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, ListView, LoadingIndicator
+
+from ponder.errors import PonderError
+from ponder.events import AnswerDelta, Finished, ReasoningDelta, Started
+from ponder.history import HistoryError
+from ponder.session import ReplyRequest, ReplyState, with_overrides
+from ponder.tui.dialogs import ConfirmScreen, TextPromptScreen
+from ponder.tui.messages import ReplyFailed, ReplyFinished, ReplyStarted, ReplyStreamed
+from ponder.tui.reply import ReplyView, UserTurn
+from ponder.tui.settings import ChatSettings, SettingsScreen
+from ponder.tui.widgets import ChatListView, PromptArea, Sidebar, StatusLine
+
+if TYPE_CHECKING:
+    from ponder.tui.app import PonderApp
+
+FRAME_S = 1 / 60
+TITLE_TICK_S = 0.25
+
+
+class ChatScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("escape", "stop", "Stop", show=False),
+        Binding("ctrl+g", "wrap_up", "Wrap up"),
+        Binding("ctrl+t", "toggle_thinking", "Thinking"),
+        Binding("ctrl+b", "toggle_sidebar", "Chats"),
+        Binding("ctrl+f", "search", "Search", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chat_id: int | None = None
+        self.settings = ChatSettings()
+        self.live: ReplyView | None = None
+        self.cancel: threading.Event | None = None
+        self.wrap_up: threading.Event | None = None
+        self.ctx_used = 0
+        self.tokens_per_s = 0.0
+        self._last_prompt = ""
+
+    @property
+    def ponder(self) -> PonderApp:
+        return cast("PonderApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="body"):
+            yield Sidebar(id="sidebar")
+            with Vertical(id="main"):
+                yield VerticalScroll(id="conversation")
+                yield LoadingIndicator(id="loading")
+                yield PromptArea(id="prompt", soft_wrap=True, show_line_numbers=False)
+                yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#loading").display = False
+        self.query_one(PromptArea).focus()
+        self.reload_chats()
+        self.refresh_status()
+        self.set_interval(TITLE_TICK_S, self._tick)
+
+    # -- status ------------------------------------------------------------------
+
+    def refresh_status(self) -> None:
+        app = self.ponder
+        if not self.is_mounted:
+            return  # on_mount shows it
+        status = self.query_one(StatusLine)
+        loading = self.query_one("#loading")
+        loading.display = app.loading is not None
+        if app.loading is not None:
+            status.show(model=app.loading, state="loading…")
+            return
+        plan = app.plan
+        state = ""
+        if self.live is not None:
+            state = "thinking… (Ctrl+G wraps up)" if self.live.thinking else "answering…"
+        status.show(
+            model=app.spec.name if app.spec else None,
+            placement=app.placement,
+            ctx_used=self.ctx_used,
+            ctx_size=plan.n_ctx if plan else 0,
+            tokens_per_s=self.tokens_per_s,
+            state=state,
+        )
+
+    def _tick(self) -> None:
+        if self.live is not None:
+            self.live.tick()
+            elapsed = time.monotonic() - self.live.started
+            tokens = self.live.reasoning_tokens + self.live.answer_tokens
+            if elapsed > 0.5:
+                self.tokens_per_s = tokens / elapsed
+            self.refresh_status()
+
+    # -- the chat list ------------------------------------------------------------
+
+    def reload_chats(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        query = self.query_one("#search", Input).value.strip()
+        history = self.ponder.history
+        if query:
+            sidebar.show_hits(history.search(query, include_reasoning=True), self.chat_id)
+        else:
+            sidebar.show_chats(history.list_chats(limit=200), self.chat_id)
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self) -> None:
+        self.reload_chats()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self.query_one(ChatListView).focus()
+
+    @on(ListView.Selected, "#chats")
+    async def _chat_selected(self, event: ListView.Selected) -> None:
+        chat_id = getattr(event.item, "chat_id", None)
+        if chat_id is not None:
+            await self.open_chat(chat_id)
+
+    async def open_chat(self, chat_id: int) -> None:
+        if self.live is not None:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+        try:
+            chat = self.ponder.history.get_chat(chat_id)
+        except PonderError as exc:
+            self.ponder.notify_error(exc)
+            self.reload_chats()
+            return
+        self.chat_id = chat_id
+        self.settings = ChatSettings.from_saved(chat.settings, chat.system_prompt)
+        conversation = self.query_one("#conversation", VerticalScroll)
+        await conversation.remove_children()
+        widgets: list[Any] = []
+        for message in chat.messages:
+            if message.role == "user":
+                widgets.append(UserTurn(message.content))
+            else:
+                widgets.append(ReplyView.from_saved(message))
+        await conversation.mount_all(widgets)
+        conversation.scroll_end(animate=False)
+        last = chat.messages[-1] if chat.messages else None
+        self.ctx_used = (
+            (last.prompt_tokens or 0) + (last.reasoning_tokens or 0) + (last.answer_tokens or 0)
+            if last and last.role == "assistant"
+            else 0
+        )
+        self.tokens_per_s = 0.0
+        self._reload_for_context()
+        self.refresh_status()
+        self.query_one(PromptArea).focus()
+
+    async def action_new_chat(self) -> None:
+        if self.live is not None:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+        self.chat_id = None
+        self.settings = ChatSettings()
+        self.ctx_used = 0
+        await self.query_one("#conversation", VerticalScroll).remove_children()
+        self.reload_chats()
+        self.refresh_status()
+        self.query_one(PromptArea).focus()
+
+    @on(ChatListView.Action)
+    async def _chat_action(self, event: ChatListView.Action) -> None:
+        if event.what == "new":
+            await self.action_new_chat()
+        elif event.what == "rename" and event.chat_id is not None:
+            self.rename_chat(event.chat_id, event.title)
+        elif event.what == "delete" and event.chat_id is not None:
+            self.delete_chat(event.chat_id, event.title)
+
+    def rename_chat(self, chat_id: int, title: str) -> None:
+        def done(new_title: str | None) -> None:
+            if new_title and new_title.strip():
+                self.ponder.history.rename_chat(chat_id, new_title.strip())
+                self.reload_chats()
+
+        self.app.push_screen(TextPromptScreen("Rename chat", title), done)
+
+    def delete_chat(self, chat_id: int, title: str) -> None:
+        if self.live is not None and chat_id == self.chat_id:
+            self.notify("Stop the reply first (Esc).", severity="warning")
+            return
+
+        async def done(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            self.ponder.history.delete_chat(chat_id)
+            if chat_id == self.chat_id:
+                await self.action_new_chat()
+            self.reload_chats()
+            self.notify(f"Deleted “{title}”")
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete the chat “{title}” and all its messages?", "Delete"), done
+        )
+
+    def action_search(self) -> None:
+        self.query_one(Sidebar).display = True
+        self.query_one("#search", Input).focus()
+
+    def action_toggle_sidebar(self) -> None:
+        sidebar = self.query_one(Sidebar)
+        sidebar.display = not sidebar.display
+
+    # -- sending -----------------------------------------------------------------
+
+    @on(PromptArea.Submitted)
+    async def _submitted(self, event: PromptArea.Submitted) -> None:
+        if await self.send(event.text.strip()):
+            self.query_one(PromptArea).clear()
+
+    async def send(self, prompt: str) -> bool:
+        """Start a reply to ``prompt``; False when it cannot start now (and why is shown)."""
+        app = self.ponder
+        if self.live is not None:
+            self.notify("A reply is still streaming; Esc stops it.", severity="warning")
+            return False
+        if app.spec is None:
+            if app.loading:
+                self.notify(f"{app.loading} is still loading…")
+            else:
+                self.notify("No model is loaded: F2 opens the model picker.", severity="warning")
+            return False
+        conversation = self.query_one("#conversation", VerticalScroll)
+        reply = ReplyView(live=True)
+        await conversation.mount_all([UserTurn(prompt), reply])
+        conversation.anchor()
+        self.live = reply
+        self.cancel, self.wrap_up = threading.Event(), threading.Event()
+        self._last_prompt = prompt
+        settings = self.settings
+        sampling = with_overrides(
+            app.spec.sampling,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.max_tokens,
+            grammar=app.grammar,
+        )
+        request = ReplyRequest(
+            prompt=prompt,
+            system=settings.system_prompt if self.chat_id is None else None,
+            chat_id=self.chat_id,
+            keep_reasoning=settings.keep_reasoning,
+            chat_settings=settings.to_saved(),
+        )
+        self._generate(request, sampling, self.cancel, self.wrap_up)
+        self.refresh_status()
+        return True
+
+    @work(thread=True, exclusive=True, group="reply", exit_on_error=False)
+    def _generate(
+        self,
+        request: ReplyRequest,
+        sampling: Any,
+        cancel: threading.Event,
+        wrap_up: threading.Event,
+    ) -> None:
+        app = self.ponder
+        spec = app.spec
+        state = ReplyState()
+        try:
+            assert spec is not None and app.plan is not None
+            engine = app.session.load(spec, app.plan)
+            events = app.session.reply(
+                spec, engine, request, sampling, cancel=cancel, wrap_up=wrap_up, state=state
+            )
+            reasoning: list[str] = []
+            answer: list[str] = []
+            last_post = 0.0
+            for event in events:
+                if isinstance(event, Started):
+                    self.post_message(ReplyStarted(state.chat_id, state.message_id))
+                elif isinstance(event, ReasoningDelta):
+                    reasoning.append(event.text)
+                elif isinstance(event, AnswerDelta):
+                    answer.append(event.text)
+                elif isinstance(event, Finished):
+                    self._post_text(reasoning, answer, state)
+                    self.post_message(ReplyFinished(event))
+                    continue
+                now = time.monotonic()
+                if (reasoning or answer) and now - last_post >= FRAME_S:
+                    self._post_text(reasoning, answer, state)
+                    last_post = now
+        except PonderError as exc:
+            self.post_message(ReplyFailed(exc))
+        except Exception as exc:  # the UI shows it instead of crashing
+            self.post_message(ReplyFailed(PonderError(f"{type(exc).__name__}: {exc}")))
+
+    def _post_text(self, reasoning: list[str], answer: list[str], state: ReplyState) -> None:
+        if not reasoning and not answer:
+            return
+        self.post_message(
+            ReplyStreamed(
+                "".join(reasoning), "".join(answer), state.reasoning_tokens, state.answer_tokens
+            )
+        )
+        reasoning.clear()
+        answer.clear()
+
+    async def on_reply_started(self, message: ReplyStarted) -> None:
+        if self.chat_id is None and message.chat_id is not None:
+            self.chat_id = message.chat_id
+            self.reload_chats()
+
+    async def on_reply_streamed(self, message: ReplyStreamed) -> None:
+        if self.live is not None:
+            was_thinking = self.live.thinking
+            await self.live.add(
+                message.reasoning, message.answer, message.reasoning_tokens, message.answer_tokens
+            )
+            if was_thinking != self.live.thinking:
+                self.refresh_status()
+
+    async def on_reply_finished(self, message: ReplyFinished) -> None:
+        finished = message.finished
+        if self.live is not None:
+            await self.live.finish(finished)
+        self.live = self.cancel = self.wrap_up = None
+        self.tokens_per_s = finished.timings.tokens_per_s
+        self.ctx_used = finished.usage.prompt_tokens + finished.usage.completion_tokens
+        if finished.finish_reason == "interrupted":
+            self.notify("Stopped; the partial reply is saved")
+        self.reload_chats()
+        self.refresh_status()
+
+    async def on_reply_failed(self, message: ReplyFailed) -> None:
+        if self.live is not None:
+            reply, self.live = self.live, None
+            if reply.answer_text or reply.reasoning_text:
+                reply.mark_failed(f"■ failed: {message.error.message}")
+            else:
+                # Nothing was generated: take the turn off the screen and give the
+                # prompt back, so the user can change it and send it again.
+                turns = list(self.query(UserTurn))
+                await reply.remove()
+                if turns:
+                    await turns[-1].remove()
+                prompt = self.query_one(PromptArea)
+                if not prompt.text.strip():
+                    prompt.text = self._last_prompt
+        self.cancel = self.wrap_up = None
+        self.ponder.notify_error(message.error, title="The reply failed")
+        self.refresh_status()
+
+    # -- controls ----------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if self.cancel is not None and not self.cancel.is_set():
+            self.cancel.set()
+
+    def action_wrap_up(self) -> None:
+        if self.live is None or self.wrap_up is None:
+            return
+        if not self.live.thinking:
+            self.notify("The model is already answering.")
+            return
+        self.wrap_up.set()
+        self.notify("Wrapping up: the model will close its thinking and answer")
+
+    def action_toggle_thinking(self) -> None:
+        replies = [r for r in self.query(ReplyView) if r.reasoning_text]
+        if not replies:
+            return
+        open_ = not any(r.reasoning_open for r in replies)
+        for reply in replies:
+            reply.set_reasoning_open(open_)
+
+    @on(ReplyView.RegenerateRequested)
+    async def _regenerate(self, event: ReplyView.RegenerateRequested) -> None:
+        replies = list(self.query(ReplyView))
+        if self.live is not None or self.chat_id is None:
+            self.notify("Wait for the reply to finish (or Esc) first.", severity="warning")
+            return
+        if not replies or event.reply is not replies[-1]:
+            self.notify("Only the last reply can be regenerated.", severity="warning")
+            return
+        try:
+            prompt = self.ponder.history.take_last_exchange(self.chat_id)
+        except HistoryError as exc:
+            self.ponder.notify_error(exc)
+            return
+        turns = list(self.query(UserTurn))
+        await event.reply.remove()
+        if turns:
+            await turns[-1].remove()
+        await self.send(prompt)
+
+    # -- settings and export -------------------------------------------------------
+
+    def defaults(self) -> ChatSettings:
+        """The catalog's recommended settings for the loaded model."""
+        app = self.ponder
+        if app.spec is None:
+            return ChatSettings()
+        sampling = app.spec.sampling
+        return ChatSettings(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            n_ctx=app.plan.n_ctx if app.plan else None,
+        )
+
+    def action_settings(self) -> None:
+        app = self.ponder
+        folds = app.spec is not None and not app.spec.policy.system_prompt
+
+        def done(result: ChatSettings | None) -> None:
+            if result is None:
+                return
+            self.settings = result
+            if self.chat_id is not None:
+                self.ponder.history.update_chat_settings(
+                    self.chat_id, system_prompt=result.system_prompt, settings=result.to_saved()
+                )
+            self.notify("Settings saved for this chat")
+            self._reload_for_context()
+
+        self.app.push_screen(
+            SettingsScreen(self.settings, self.defaults(), folds_system_prompt=folds), done
+        )
+
+    def _reload_for_context(self) -> None:
+        """A chat that asks for another context size than the loaded one reloads the model."""
+        app = self.ponder
+        wanted = self.settings.n_ctx
+        if app.spec and app.plan and wanted and wanted != app.plan.n_ctx:
+            app.load_model(app.spec.name, n_ctx=wanted)
+
+    def export(self, kind: str) -> Path | None:
+        if self.chat_id is None:
+            self.notify("Nothing to export yet: this chat has no messages.", severity="warning")
+            return None
+        history = self.ponder.history
+        text = (
+            history.export_markdown(self.chat_id)
+            if kind == "md"
+            else history.export_json(self.chat_id)
+        )
+        folder = self.ponder.export_dir
+        path = folder / f"ponder-chat-{self.chat_id}.{kind}"
+        n = 1
+        while path.exists():  # never overwrite an earlier export
+            n += 1
+            path = folder / f"ponder-chat-{self.chat_id}-{n}.{kind}"
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.ponder.notify_error(PonderError(f"cannot write {path}: {exc.strerror}"))
+            return None
+        self.notify(f"Exported to {path}", title="Export")
+        return path

@@ -1,0 +1,37 @@
+"""Short human forms of sizes, durations and speeds for the UI."""
+
+from __future__ import annotations
+
+
+def size(n: int | float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def thinking_title(seconds: float, tokens: int, *, done: bool) -> str:
+    """The reasoning panel's title: live while thinking, a summary once it ended."""
+    count = f"{tokens:,} token{'s' if tokens != 1 else ''}"
+    if done:
+        return f"Thought for {duration(seconds)} · {count}"
+    return f"Thinking… {duration(seconds)} · {count}"
+
+
+def placement(n_gpu_layers: int, n_layers_total: int) -> str:
+    if n_gpu_layers <= 0:
+        return "CPU"
+    if n_gpu_layers >= n_layers_total:
+        return "GPU (all layers)"
+    return f"GPU {n_gpu_layers}/{n_layers_total} layers"

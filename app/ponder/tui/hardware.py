@@ -1,0 +1,42 @@
+"""The hardware screen: what `ponder doctor` reports, and what fits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ponder import hardware
+
+if TYPE_CHECKING:
+    from ponder.tui.app import PonderApp
+
+
+class HardwareScreen(Screen[None]):
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def compose(self) -> ComposeResult:
+        yield Static("Hardware", classes="screen-title")
+        with VerticalScroll(id="hardware"):
+            yield Static("probing this machine…", id="report", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._probe()
+
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
+    def _probe(self) -> None:
+        app = cast("PonderApp", self.app)
+        session = app.session
+        hw = session.machine(os_gpus=True)  # nvidia-smi and friends: off the UI thread
+        report = hardware.render_doctor(hw, hardware.diagnose(hw))
+        table = hardware.render_fit_table(hardware.fit_table(session.catalog, hw))
+        app.call_from_thread(self._show, f"{report}\n\nWhat fits\n{table}")
+
+    def _show(self, text: str) -> None:
+        self.query_one("#report", Static).update(text)

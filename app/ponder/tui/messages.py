@@ -1,0 +1,93 @@
+"""Messages the worker threads post to the UI, named for what has happened.
+
+Progress messages (download progress, reply progress) may replace an earlier one of
+their kind still waiting in the queue, so a backlog collapses instead of growing.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from ponder.errors import PonderError
+from ponder.events import DownloadProgress, Finished
+from ponder.hardware import Plan
+from ponder.session import ModelSpec
+
+
+class ModelLoaded(Message):
+    def __init__(self, spec: ModelSpec, plan: Plan) -> None:
+        super().__init__()
+        self.spec = spec
+        self.plan = plan
+
+
+class ModelLoadFailed(Message):
+    def __init__(self, name: str, error: PonderError) -> None:
+        super().__init__()
+        self.name = name
+        self.error = error
+
+
+class ModelNoticed(Message):
+    """Something the user should know while a model loads (an out-of-memory retry)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class ReplyStarted(Message):
+    def __init__(self, chat_id: int | None, message_id: int | None) -> None:
+        super().__init__()
+        self.chat_id = chat_id
+        self.message_id = message_id
+
+
+class ReplyStreamed(Message):
+    """New text of the reply, in stream order: reasoning first, then answer."""
+
+    def __init__(self, reasoning: str, answer: str, reasoning_tokens: int, answer_tokens: int):
+        super().__init__()
+        self.reasoning = reasoning
+        self.answer = answer
+        self.reasoning_tokens = reasoning_tokens
+        self.answer_tokens = answer_tokens
+
+
+class ReplyFinished(Message):
+    def __init__(self, finished: Finished) -> None:
+        super().__init__()
+        self.finished = finished
+
+
+class ReplyFailed(Message):
+    def __init__(self, error: PonderError) -> None:
+        super().__init__()
+        self.error = error
+
+
+class DownloadProgressed(Message):
+    def __init__(self, name: str, progress: DownloadProgress) -> None:
+        super().__init__()
+        self.name = name
+        self.progress = progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DownloadProgressed) and message.name == self.name
+
+
+class DownloadEnded(Message):
+    """A download finished, was cancelled, or failed (``error``)."""
+
+    def __init__(self, name: str, *, installed: bool, error: PonderError | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.installed = installed
+        self.error = error
+
+
+class DownloadsChanged(Message):
+    """Sent to screens that show downloads when any of them moved."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DownloadsChanged)

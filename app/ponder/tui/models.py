@@ -1,0 +1,168 @@
+"""The model picker: installed models with their plan, the catalog with fit badges.
+
+Enter on an installed model loads it (in a worker; the chat stays usable). Enter on a
+catalog model downloads it; the download goes on in the background, its row shows
+progress, speed and time left, and x pauses it. A paused or interrupted download
+resumes where it stopped, also after a restart.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from ponder import hardware
+from ponder.catalog import Resolved
+from ponder.errors import PonderError
+from ponder.tui.downloads import download_line
+from ponder.tui.format import placement, size
+from ponder.tui.messages import DownloadsChanged
+
+if TYPE_CHECKING:
+    from ponder.tui.app import PonderApp
+
+BADGES = {"gpu": "GPU", "partial": "partial", "cpu": "CPU", "too_big": "too big"}
+COLUMNS = ("model", "size", "fit", "status")
+
+
+class ModelsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("enter", "choose", "Load / download", show=True, priority=True),
+        Binding("x", "pause", "Pause download"),
+        Binding("delete", "discard", "Discard download"),
+    ]
+
+    @property
+    def ponder(self) -> PonderApp:
+        return cast("PonderApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static("Models", classes="screen-title")
+        yield Static("", id="machine")
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="models")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("Model", key="model")
+        table.add_column("Size", key="size")
+        table.add_column("Fit", key="fit")
+        table.add_column("Status", key="status")
+        self.query_one("#machine", Static).update(
+            hardware.render_one_line(self.ponder.session.machine())
+        )
+        self._fill()
+        table.focus()
+
+    def _fill(self) -> None:
+        app = self.ponder
+        session = app.session
+        hw = session.machine()
+        table = self.query_one(DataTable)
+        table.clear()
+        self.kinds: dict[str, str] = {}
+        installed = session.store.installed()
+        names = {m.name.lower() for m in installed}
+        for model in sorted(installed, key=lambda m: m.name):
+            status = "loaded" if app.spec and app.spec.name == model.name else "installed"
+            if app.loading == model.name:
+                status = "loading…"
+            fit = self._installed_fit(model.name)
+            table.add_row(model.name, size(model.size), fit, status, key=model.name)
+            self.kinds[model.name] = "installed"
+        rows = hardware.fit_table(session.catalog, hw)
+        for entry in session.catalog.models:
+            best = hardware.best_quant(entry, hw)
+            row = next(
+                (
+                    r
+                    for r in rows
+                    if r.model.id == entry.id and best and r.quant.quant == best.quant
+                ),
+                None,
+            )
+            if row is None:
+                continue
+            ref = Resolved(row.model, row.quant).display_ref
+            if ref.lower() in names:
+                continue
+            state = app.downloads.get(ref)
+            status = download_line(state) if state else ""
+            badge = BADGES[row.verdict]
+            if row.verdict == "partial":
+                badge = f"partial {placement(row.plan.n_gpu_layers, row.plan.n_layers_total)}"
+            table.add_row(
+                f"{row.model.name} ({ref})", size(row.quant.size_bytes), badge, status, key=ref
+            )
+            self.kinds[ref] = "catalog"
+        for name, state in app.downloads.items():  # hf: refs and other pulls not listed above
+            if name not in self.kinds and name.lower() not in names:
+                table.add_row(name, size(state.total), "", download_line(state), key=name)
+                self.kinds[name] = "catalog"
+
+    def _installed_fit(self, name: str) -> str:
+        app = self.ponder
+        if app.spec is not None and app.spec.name == name and app.plan is not None:
+            return app.placement
+        return ""
+
+    def on_downloads_changed(self, message: DownloadsChanged) -> None:
+        table = self.query_one(DataTable)
+        for name, state in self.ponder.downloads.items():
+            if state.status == "done":
+                self._refill_keeping_cursor()
+                return
+            if name in self.kinds:
+                table.update_cell(name, "status", download_line(state))
+            else:
+                self._refill_keeping_cursor()
+                return
+
+    def _refill_keeping_cursor(self) -> None:
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        self._fill()
+        table.move_cursor(row=min(row, table.row_count - 1))
+
+    def _current(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+    def action_choose(self) -> None:
+        name = self._current()
+        if name is None:
+            return
+        app = self.ponder
+        if self.kinds.get(name) == "installed":
+            if app.load_model(name):
+                self.app.pop_screen()
+            return
+        try:
+            app.start_download(name)
+        except PonderError as exc:
+            app.notify_error(exc)
+            return
+        self.notify(f"Downloading {name}; it goes on while you chat")
+
+    def action_pause(self) -> None:
+        name = self._current()
+        if name is not None:
+            self.ponder.cancel_download(name)
+
+    def action_discard(self) -> None:
+        name = self._current()
+        state = self.ponder.downloads.get(name or "")
+        if name is None or state is None or state.status in ("starting", "running"):
+            self.notify("Pause the download (x) before discarding it.", severity="warning")
+            return
+        self.ponder.discard_download(name)
+        self._refill_keeping_cursor()

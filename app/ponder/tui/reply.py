@@ -1,0 +1,237 @@
+"""One assistant reply: a reasoning panel that folds, and the answer as Markdown.
+
+While a reply streams, each panel has its own ``MarkdownStream``: fragments are
+appended (Textual batches them when they come faster than it can render) and the
+document is never rebuilt from the whole text. The reasoning panel is a
+``Collapsible`` titled with the live thinking time and token count; it folds the
+moment the answer starts, unless the user has opened it by hand.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets._collapsible import CollapsibleTitle
+from textual.widgets.markdown import MarkdownStream
+
+from ponder.events import Finished
+from ponder.history import Message as SavedMessage
+from ponder.tui.format import thinking_title
+
+
+class UserTurn(Static):
+    """What the user asked (shown as typed, not as Markdown)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, markup=False, classes="user-turn")
+
+
+class ReasoningPanel(Collapsible):
+    """The thinking, folded or not; remembers whether the user has toggled it."""
+
+    touched = False
+
+    def _on_collapsible_title_toggle(self, event: CollapsibleTitle.Toggle) -> None:
+        self.touched = True
+        super()._on_collapsible_title_toggle(event)
+
+
+class ReplyView(Vertical, can_focus=True):
+    """An assistant reply, live or loaded from the history."""
+
+    BINDINGS = [
+        Binding("t", "toggle_reasoning", "Fold/unfold thinking"),
+        Binding("c", "copy_answer", "Copy answer"),
+        Binding("r", "regenerate", "Regenerate"),
+    ]
+
+    class RegenerateRequested(Message):
+        def __init__(self, reply: ReplyView) -> None:
+            super().__init__()
+            self.reply = reply
+
+    def __init__(
+        self,
+        *,
+        reasoning: str = "",
+        answer: str = "",
+        meta: str = "",
+        thought_s: float | None = None,
+        reasoning_tokens: int = 0,
+        live: bool = False,
+        message_id: int | None = None,
+    ) -> None:
+        super().__init__(classes="reply")
+        self.message_id = message_id
+        self.live = live
+        self.started = time.monotonic()
+        self.reasoning_tokens = reasoning_tokens
+        self.answer_tokens = 0
+        self._reasoning_text = [reasoning] if reasoning else []
+        self._answer_text = [answer] if answer else []
+        self._thinking_done = bool(answer) or not live
+        self._thought_s = thought_s
+        self._reasoning_stream: MarkdownStream | None = None
+        self._answer_stream: MarkdownStream | None = None
+        self._panel = ReasoningPanel(
+            Markdown(reasoning, classes="reasoning"),
+            title=self._title(),
+            collapsed=not live or bool(answer),
+        )
+        self._panel.display = bool(reasoning) or live
+        self._answer = Markdown(answer, classes="answer")
+        self._meta = Static(meta, classes="meta", markup=False)
+
+    def compose(self) -> ComposeResult:
+        yield self._panel
+        yield self._answer
+        yield self._meta
+
+    # -- text --------------------------------------------------------------------
+
+    @property
+    def answer_text(self) -> str:
+        return "".join(self._answer_text)
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(self._reasoning_text)
+
+    @property
+    def reasoning_open(self) -> bool:
+        return not self._panel.collapsed
+
+    @property
+    def thinking(self) -> bool:
+        return self.live and not self._thinking_done
+
+    def _title(self) -> str:
+        if self._thinking_done:
+            seconds = self._thought_s if self._thought_s is not None else 0.0
+            if not self._reasoning_text and not self.live:
+                return "No thinking"
+            return thinking_title(seconds, self.reasoning_tokens, done=True)
+        return thinking_title(time.monotonic() - self.started, self.reasoning_tokens, done=False)
+
+    # -- streaming (called on the UI thread) ---------------------------------------
+
+    async def add(
+        self, reasoning: str, answer: str, reasoning_tokens: int, answer_tokens: int
+    ) -> None:
+        """Append newly streamed text to the panels it belongs to."""
+        self.reasoning_tokens = reasoning_tokens
+        self.answer_tokens = answer_tokens
+        if reasoning:
+            self._reasoning_text.append(reasoning)
+            if self._reasoning_stream is None:
+                self._panel.display = True
+                self._reasoning_stream = Markdown.get_stream(self._panel.query_one(Markdown))
+            await self._reasoning_stream.write(reasoning)
+        if answer:
+            if not self._thinking_done:
+                await self._end_thinking()
+            self._answer_text.append(answer)
+            if self._answer_stream is None:
+                self._answer_stream = Markdown.get_stream(self._answer)
+            await self._answer_stream.write(answer)
+
+    async def _end_thinking(self) -> None:
+        self._thinking_done = True
+        self._thought_s = time.monotonic() - self.started
+        if not (self._panel.touched and not self._panel.collapsed):
+            self._panel.collapsed = True  # unless the user opened it by hand
+        if self._reasoning_stream is not None:
+            await self._reasoning_stream.stop()
+            self._reasoning_stream = None
+        if not self._reasoning_text:
+            self._panel.display = False
+        self._panel.title = self._title()
+
+    def tick(self) -> None:
+        """Refresh the live title (a timer calls this a few times a second)."""
+        if self.live:
+            self._panel.title = self._title()
+
+    async def finish(self, finished: Finished) -> None:
+        """The stream ended: stop the streams, fold the thinking, show what it cost."""
+        if self._thought_s is None and finished.timings.thinking_s is not None:
+            self._thought_s = finished.timings.thinking_s
+        if not self._thinking_done:
+            await self._end_thinking()
+        self._thought_s = finished.timings.thinking_s or self._thought_s
+        self.reasoning_tokens = finished.usage.reasoning_tokens
+        for stream in (self._reasoning_stream, self._answer_stream):
+            if stream is not None:
+                await stream.stop()
+        self._reasoning_stream = self._answer_stream = None
+        self.live = False
+        self._panel.title = self._title()
+        self._meta.update(
+            meta_line(
+                finished.finish_reason,
+                finished.timings.tokens_per_s,
+                finished.usage.completion_tokens,
+            )
+        )
+
+    def mark_failed(self, text: str) -> None:
+        self.live = False
+        self._meta.update(text)
+        self.add_class("failed")
+
+    # -- actions -----------------------------------------------------------------
+
+    def set_reasoning_open(self, open_: bool) -> None:
+        if self._panel.display:
+            self._panel.touched = True
+            self._panel.collapsed = not open_
+
+    def action_toggle_reasoning(self) -> None:
+        self.set_reasoning_open(self._panel.collapsed)
+
+    def action_copy_answer(self) -> None:
+        self.app.copy_to_clipboard(self.answer_text)
+        self.notify("Answer copied to the clipboard")
+
+    def action_regenerate(self) -> None:
+        self.post_message(self.RegenerateRequested(self))
+
+    @classmethod
+    def from_saved(cls, message: SavedMessage) -> ReplyView:
+        thought = message.timings.get("thinking_s")
+        tokens = (message.reasoning_tokens or 0) + (message.answer_tokens or 0)
+        speed = message.timings.get("tokens_per_s")
+        return cls(
+            reasoning=message.reasoning,
+            answer=message.content,
+            meta=meta_line(
+                message.finish_reason or message.status,
+                float(speed) if isinstance(speed, (int, float)) else 0.0,
+                tokens,
+                status=message.status,
+            ),
+            thought_s=float(thought) if isinstance(thought, (int, float)) else None,
+            reasoning_tokens=message.reasoning_tokens or 0,
+            message_id=message.id,
+        )
+
+
+def meta_line(reason: str, tokens_per_s: float, tokens: int, *, status: str | None = None) -> str:
+    """The line under an answer: how it ended and how fast it came."""
+    parts = []
+    if status == "interrupted" or reason == "interrupted":
+        parts.append("■ stopped: partial reply")
+    elif reason == "length":
+        parts.append("■ cut off at the token limit")
+    elif status == "error":
+        parts.append("■ failed")
+    if tokens:
+        parts.append(f"{tokens:,} tokens")
+    if tokens_per_s:
+        parts.append(f"{tokens_per_s:.1f} tok/s")
+    return " · ".join(parts)

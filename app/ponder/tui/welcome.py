@@ -1,0 +1,143 @@
+"""First run: this machine in one line, the distill that fits best, one key to get it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Label, ProgressBar, Static
+
+from ponder import hardware
+from ponder.catalog import Resolved
+from ponder.errors import PonderError
+from ponder.tui.dialogs import TextPromptScreen
+from ponder.tui.downloads import download_line
+from ponder.tui.format import placement, size
+from ponder.tui.messages import DownloadsChanged
+
+if TYPE_CHECKING:
+    from ponder.tui.app import PonderApp
+
+
+class WelcomeScreen(Screen[None]):
+    BINDINGS = [
+        Binding("d", "download", "Download"),
+        Binding("i", "import_file", "Import a GGUF"),
+        Binding("m", "models", "Other models"),
+        Binding("x", "cancel", "Cancel download", show=False),
+        Binding("escape", "later", "Later"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ref: str | None = None
+
+    @property
+    def ponder(self) -> PonderApp:
+        return cast("PonderApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        session = self.ponder.session
+        hw = session.machine()
+        choice = hardware.recommend(session.catalog, hw)
+        with Vertical(id="welcome"):
+            yield Label("Welcome to Ponder", classes="welcome-title")
+            yield Static(
+                "Reasoning models that run on this machine. They think first, then answer.",
+                classes="welcome-text",
+            )
+            yield Static(f"This machine: {hardware.render_one_line(hw)}", id="machine")
+            if choice is None:
+                yield Static(
+                    "No R1 distill fits this machine's memory. Import a smaller GGUF (i), or "
+                    "see the hardware report (F4).",
+                    id="recommendation",
+                )
+            else:
+                self.ref = Resolved(choice.model, choice.quant).display_ref
+                where = placement(choice.plan.n_gpu_layers, choice.plan.n_layers_total)
+                yield Static(
+                    f"Recommended: {choice.model.name} ({self.ref}), "
+                    f"{size(choice.quant.size_bytes)} download, runs on {where} with a "
+                    f"{choice.plan.n_ctx:,}-token context: {choice.reason}.",
+                    id="recommendation",
+                    markup=False,
+                )
+            yield ProgressBar(total=100, show_eta=False, id="progress")
+            yield Static("", id="download-status")
+            yield Static(
+                "d  download it      i  import a GGUF file      m  choose another model      "
+                "Esc  later",
+                classes="welcome-keys",
+            )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        state = self.ponder.downloads.get(self.ref or "")
+        bar = self.query_one(ProgressBar)
+        bar.display = state is not None
+        status = self.query_one("#download-status", Static)
+        if state is None:
+            status.update("")
+            return
+        bar.update(progress=state.fraction * 100)
+        status.update(download_line(state))
+        if state.status == "done":
+            self.dismiss()
+
+    def on_downloads_changed(self, message: DownloadsChanged) -> None:
+        self._show()
+
+    def action_download(self) -> None:
+        if self.ref is None:
+            self.notify("Nothing to recommend here; import a GGUF (i) instead.")
+            return
+        self.ponder.start_download(self.ref)
+        self._show()
+
+    def action_cancel(self) -> None:
+        if self.ref:
+            self.ponder.cancel_download(self.ref)
+
+    def action_models(self) -> None:
+        self.ponder.action_models()
+
+    def action_later(self) -> None:
+        self.dismiss()
+
+    def action_import_file(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path and path.strip():
+                self._import(Path(path.strip()))
+
+        self.app.push_screen(
+            TextPromptScreen("Import a GGUF file", placeholder="/path/to/model.gguf"), chosen
+        )
+
+    @work(thread=True, group="import", exit_on_error=False)
+    def _import(self, path: Path) -> None:
+        app = self.ponder
+        try:
+            model = app.session.import_model(path)
+        except PonderError as exc:
+            app.call_from_thread(app.notify_error, exc, title="Import failed")
+            return
+        except OSError as exc:
+            error = PonderError(f"cannot import {path}: {exc.strerror or exc}")
+            app.call_from_thread(app.notify_error, error, title="Import failed")
+            return
+        app.call_from_thread(self._imported, model.name)
+
+    def _imported(self, name: str) -> None:
+        self.notify(f"Imported {name}")
+        self.ponder.load_model(name)
+        if self.is_current:
+            self.dismiss()
