@@ -114,6 +114,11 @@ class PonderApp(App[None]):
             name = recent.name
         self.load_model(name)
 
+    def on_unmount(self) -> None:
+        # Downloads stop with the app; their partial files stay, and resume next time.
+        for state in self.downloads.values():
+            state.cancel.set()
+
     # -- the model ---------------------------------------------------------------
 
     @property

@@ -1,11 +1,11 @@
 """The chat screen: saved chats on the left, the conversation, the prompt, the status.
 
-A reply is generated in a thread worker that iterates :meth:`Session.reply` and
-posts what it saw. Text is gathered for at most a frame (1/60 s) before it is
-posted, so a fast model does not flood the message queue, and a slow one is not
-delayed: a token that comes after a pause goes out at once. The session writes the
-reply to SQLite while it streams, so the screen never holds anything the history
-does not.
+A reply is generated in a thread worker that iterates :meth:`Session.reply`. The
+text collects in the reply's :class:`ReplyState`; after each piece the worker posts
+``ReplyStreamed``, which replaces one still queued, and the screen appends whatever
+arrived since it last looked. So a fast model cannot flood the message queue, and
+no text waits in the worker for the next token. The session writes the reply to
+SQLite while it streams, so the screen never holds anything the history does not.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, ListView, LoadingIndicator
 
 from ponder.errors import PonderError
-from ponder.events import AnswerDelta, Finished, ReasoningDelta, Started
+from ponder.events import Finished, Started
 from ponder.history import HistoryError
 from ponder.session import ReplyRequest, ReplyState, with_overrides
 from ponder.tui.dialogs import ConfirmScreen, TextPromptScreen
@@ -35,7 +35,6 @@ from ponder.tui.widgets import ChatListView, PromptArea, Sidebar, StatusLine
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
 
-FRAME_S = 1 / 60
 TITLE_TICK_S = 0.25
 
 
@@ -45,7 +44,7 @@ class ChatScreen(Screen[None]):
         Binding("escape", "stop", "Stop", show=False),
         Binding("ctrl+g", "wrap_up", "Wrap up"),
         Binding("ctrl+t", "toggle_thinking", "Thinking"),
-        Binding("ctrl+b", "toggle_sidebar", "Chats"),
+        Binding("ctrl+b", "toggle_sidebar", "Chats", show=False),
         Binding("ctrl+f", "search", "Search", show=False),
     ]
 
@@ -59,6 +58,8 @@ class ChatScreen(Screen[None]):
         self.ctx_used = 0
         self.tokens_per_s = 0.0
         self._last_prompt = ""
+        self._state: ReplyState | None = None
+        self._seen = (0, 0)
 
     @property
     def ponder(self) -> PonderApp:
@@ -72,14 +73,20 @@ class ChatScreen(Screen[None]):
                 yield LoadingIndicator(id="loading")
                 yield PromptArea(id="prompt", soft_wrap=True, show_line_numbers=False)
                 yield StatusLine(id="status")
-        yield Footer()
+        yield Footer(compact=True)
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one("#loading").display = False
         self.query_one(PromptArea).focus()
-        self.reload_chats()
+        await self.reload_chats()
         self.refresh_status()
         self.set_interval(TITLE_TICK_S, self._tick)
+
+    def on_unmount(self) -> None:
+        # Quitting mid-reply: the worker ends after its current token and the session
+        # records the partial reply as interrupted, so the app exits promptly.
+        if self.cancel is not None:
+            self.cancel.set()
 
     # -- status ------------------------------------------------------------------
 
@@ -117,18 +124,18 @@ class ChatScreen(Screen[None]):
 
     # -- the chat list ------------------------------------------------------------
 
-    def reload_chats(self) -> None:
+    async def reload_chats(self) -> None:
         sidebar = self.query_one(Sidebar)
         query = self.query_one("#search", Input).value.strip()
         history = self.ponder.history
         if query:
-            sidebar.show_hits(history.search(query, include_reasoning=True), self.chat_id)
+            await sidebar.show_hits(history.search(query, include_reasoning=True), self.chat_id)
         else:
-            sidebar.show_chats(history.list_chats(limit=200), self.chat_id)
+            await sidebar.show_chats(history.list_chats(limit=200), self.chat_id)
 
     @on(Input.Changed, "#search")
-    def _search_changed(self) -> None:
-        self.reload_chats()
+    async def _search_changed(self) -> None:
+        await self.reload_chats()
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self) -> None:
@@ -148,7 +155,7 @@ class ChatScreen(Screen[None]):
             chat = self.ponder.history.get_chat(chat_id)
         except PonderError as exc:
             self.ponder.notify_error(exc)
-            self.reload_chats()
+            await self.reload_chats()
             return
         self.chat_id = chat_id
         self.settings = ChatSettings.from_saved(chat.settings, chat.system_prompt)
@@ -181,7 +188,7 @@ class ChatScreen(Screen[None]):
         self.settings = ChatSettings()
         self.ctx_used = 0
         await self.query_one("#conversation", VerticalScroll).remove_children()
-        self.reload_chats()
+        await self.reload_chats()
         self.refresh_status()
         self.query_one(PromptArea).focus()
 
@@ -195,10 +202,10 @@ class ChatScreen(Screen[None]):
             self.delete_chat(event.chat_id, event.title)
 
     def rename_chat(self, chat_id: int, title: str) -> None:
-        def done(new_title: str | None) -> None:
+        async def done(new_title: str | None) -> None:
             if new_title and new_title.strip():
                 self.ponder.history.rename_chat(chat_id, new_title.strip())
-                self.reload_chats()
+                await self.reload_chats()
 
         self.app.push_screen(TextPromptScreen("Rename chat", title), done)
 
@@ -213,7 +220,7 @@ class ChatScreen(Screen[None]):
             self.ponder.history.delete_chat(chat_id)
             if chat_id == self.chat_id:
                 await self.action_new_chat()
-            self.reload_chats()
+            await self.reload_chats()
             self.notify(f"Deleted “{title}”")
 
         self.app.push_screen(
@@ -290,65 +297,57 @@ class ChatScreen(Screen[None]):
             events = app.session.reply(
                 spec, engine, request, sampling, cancel=cancel, wrap_up=wrap_up, state=state
             )
-            reasoning: list[str] = []
-            answer: list[str] = []
-            last_post = 0.0
             for event in events:
                 if isinstance(event, Started):
-                    self.post_message(ReplyStarted(state.chat_id, state.message_id))
-                elif isinstance(event, ReasoningDelta):
-                    reasoning.append(event.text)
-                elif isinstance(event, AnswerDelta):
-                    answer.append(event.text)
+                    self.post_message(ReplyStarted(state.chat_id, state.message_id, state))
                 elif isinstance(event, Finished):
-                    self._post_text(reasoning, answer, state)
                     self.post_message(ReplyFinished(event))
-                    continue
-                now = time.monotonic()
-                if (reasoning or answer) and now - last_post >= FRAME_S:
-                    self._post_text(reasoning, answer, state)
-                    last_post = now
+                else:
+                    self.post_message(ReplyStreamed(state))
         except PonderError as exc:
             self.post_message(ReplyFailed(exc))
         except Exception as exc:  # the UI shows it instead of crashing
             self.post_message(ReplyFailed(PonderError(f"{type(exc).__name__}: {exc}")))
 
-    def _post_text(self, reasoning: list[str], answer: list[str], state: ReplyState) -> None:
-        if not reasoning and not answer:
-            return
-        self.post_message(
-            ReplyStreamed(
-                "".join(reasoning), "".join(answer), state.reasoning_tokens, state.answer_tokens
-            )
-        )
-        reasoning.clear()
-        answer.clear()
-
     async def on_reply_started(self, message: ReplyStarted) -> None:
+        self._state = message.state
+        self._seen = (0, 0)
         if self.chat_id is None and message.chat_id is not None:
             self.chat_id = message.chat_id
-            self.reload_chats()
+            await self.reload_chats()
 
     async def on_reply_streamed(self, message: ReplyStreamed) -> None:
-        if self.live is not None:
-            was_thinking = self.live.thinking
-            await self.live.add(
-                message.reasoning, message.answer, message.reasoning_tokens, message.answer_tokens
-            )
-            if was_thinking != self.live.thinking:
-                self.refresh_status()
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """Show what the worker has added to the reply since the last look."""
+        state, live = self._state, self.live
+        if state is None or live is None:
+            return
+        # The worker only appends; slicing up to a length read now is a consistent view.
+        n_reasoning, n_answer = len(state.reasoning), len(state.answer)
+        seen_reasoning, seen_answer = self._seen
+        reasoning = "".join(state.reasoning[seen_reasoning:n_reasoning])
+        answer = "".join(state.answer[seen_answer:n_answer])
+        self._seen = (n_reasoning, n_answer)
+        was_thinking = live.thinking
+        await live.add(reasoning, answer, state.reasoning_tokens, state.answer_tokens)
+        if was_thinking != live.thinking:
+            self.refresh_status()
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         finished = message.finished
+        await self._catch_up()
+        self._state = None
         if self.live is not None:
             await self.live.finish(finished)
         self.live = self.cancel = self.wrap_up = None
         self.tokens_per_s = finished.timings.tokens_per_s
         self.ctx_used = finished.usage.prompt_tokens + finished.usage.completion_tokens
+        self.refresh_status()
         if finished.finish_reason == "interrupted":
             self.notify("Stopped; the partial reply is saved")
-        self.reload_chats()
-        self.refresh_status()
+        await self.reload_chats()
 
     async def on_reply_failed(self, message: ReplyFailed) -> None:
         if self.live is not None:

@@ -15,7 +15,7 @@ def download_line(state: DownloadState) -> str:
     if state.status == "starting":
         return "starting…"
     if state.status == "running":
-        parts = [f"↓ {percent}", f"{size(state.done)} of {size(state.total)}"]
+        parts = [f"↓ {percent} of {size(state.total)}"]
         if state.bytes_per_s > 0:
             parts.append(f"{size(state.bytes_per_s)}/s")
         if state.eta_s is not None:

@@ -33,5 +33,5 @@ def placement(n_gpu_layers: int, n_layers_total: int) -> str:
     if n_gpu_layers <= 0:
         return "CPU"
     if n_gpu_layers >= n_layers_total:
-        return "GPU (all layers)"
+        return "GPU"
     return f"GPU {n_gpu_layers}/{n_layers_total} layers"

@@ -24,7 +24,7 @@ class HardwareScreen(Screen[None]):
         yield Static("Hardware", classes="screen-title")
         with VerticalScroll(id="hardware"):
             yield Static("probing this machine…", id="report", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._probe()

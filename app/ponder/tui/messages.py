@@ -11,7 +11,7 @@ from textual.message import Message
 from ponder.errors import PonderError
 from ponder.events import DownloadProgress, Finished
 from ponder.hardware import Plan
-from ponder.session import ModelSpec
+from ponder.session import ModelSpec, ReplyState
 
 
 class ModelLoaded(Message):
@@ -37,21 +37,26 @@ class ModelNoticed(Message):
 
 
 class ReplyStarted(Message):
-    def __init__(self, chat_id: int | None, message_id: int | None) -> None:
+    def __init__(self, chat_id: int | None, message_id: int | None, state: ReplyState) -> None:
         super().__init__()
         self.chat_id = chat_id
         self.message_id = message_id
+        self.state = state
 
 
 class ReplyStreamed(Message):
-    """New text of the reply, in stream order: reasoning first, then answer."""
+    """The reply has new text: it is in ``state``, which the worker keeps appending to.
 
-    def __init__(self, reasoning: str, answer: str, reasoning_tokens: int, answer_tokens: int):
+    The screen reads whatever has arrived since it last looked, so one message stands
+    for any number of tokens, and a newer one replaces an older one still queued.
+    """
+
+    def __init__(self, state: ReplyState) -> None:
         super().__init__()
-        self.reasoning = reasoning
-        self.answer = answer
-        self.reasoning_tokens = reasoning_tokens
-        self.answer_tokens = answer_tokens
+        self.state = state
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ReplyStreamed) and message.state is self.state
 
 
 class ReplyFinished(Message):

@@ -19,7 +19,7 @@ from ponder import hardware
 from ponder.catalog import Resolved
 from ponder.errors import PonderError
 from ponder.tui.downloads import download_line
-from ponder.tui.format import placement, size
+from ponder.tui.format import size
 from ponder.tui.messages import DownloadsChanged
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class ModelsScreen(Screen[None]):
         yield Static("", id="machine")
         table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="models")
         yield table
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -54,6 +54,7 @@ class ModelsScreen(Screen[None]):
         table.add_column("Size", key="size")
         table.add_column("Fit", key="fit")
         table.add_column("Status", key="status")
+        table.add_column("Name", key="name")
         self.query_one("#machine", Static).update(
             hardware.render_one_line(self.ponder.session.machine())
         )
@@ -74,7 +75,7 @@ class ModelsScreen(Screen[None]):
             if app.loading == model.name:
                 status = "loading…"
             fit = self._installed_fit(model.name)
-            table.add_row(model.name, size(model.size), fit, status, key=model.name)
+            table.add_row(model.name, size(model.size), fit, status, "", key=model.name)
             self.kinds[model.name] = "installed"
         rows = hardware.fit_table(session.catalog, hw)
         for entry in session.catalog.models:
@@ -96,14 +97,12 @@ class ModelsScreen(Screen[None]):
             status = download_line(state) if state else ""
             badge = BADGES[row.verdict]
             if row.verdict == "partial":
-                badge = f"partial {placement(row.plan.n_gpu_layers, row.plan.n_layers_total)}"
-            table.add_row(
-                f"{row.model.name} ({ref})", size(row.quant.size_bytes), badge, status, key=ref
-            )
+                badge = f"partial {row.plan.n_gpu_layers}/{row.plan.n_layers_total}"
+            table.add_row(ref, size(row.quant.size_bytes), badge, status, row.model.name, key=ref)
             self.kinds[ref] = "catalog"
         for name, state in app.downloads.items():  # hf: refs and other pulls not listed above
             if name not in self.kinds and name.lower() not in names:
-                table.add_row(name, size(state.total), "", download_line(state), key=name)
+                table.add_row(name, size(state.total), "", download_line(state), "", key=name)
                 self.kinds[name] = "catalog"
 
     def _installed_fit(self, name: str) -> str:

@@ -75,7 +75,7 @@ class WelcomeScreen(Screen[None]):
                 "Esc  later",
                 classes="welcome-keys",
             )
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self._show()

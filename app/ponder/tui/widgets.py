@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -82,14 +84,18 @@ class ChatListView(ListView):
 class Sidebar(Vertical):
     """A search box over the chat list."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._filling = asyncio.Lock()
+
     def compose(self) -> ComposeResult:
         yield Input(placeholder="Search chats", id="search")
         yield ChatListView(id="chats")
 
-    def show_chats(self, chats: list[ChatSummary], current: int | None) -> None:
-        self._fill([ChatItem(c.id, c.title) for c in chats], current)
+    async def show_chats(self, chats: list[ChatSummary], current: int | None) -> None:
+        await self._fill([ChatItem(c.id, c.title) for c in chats], current)
 
-    def show_hits(self, hits: list[SearchHit], current: int | None) -> None:
+    async def show_hits(self, hits: list[SearchHit], current: int | None) -> None:
         seen: set[int] = set()
         items = []
         for hit in hits:
@@ -98,16 +104,19 @@ class Sidebar(Vertical):
             seen.add(hit.chat_id)
             snippet = " ".join(hit.snippet.split())
             items.append(ChatItem(hit.chat_id, hit.chat_title, snippet))
-        self._fill(items, current)
+        await self._fill(items, current)
 
-    def _fill(self, items: list[ChatItem], current: int | None) -> None:
-        view = self.query_one(ChatListView)
-        view.clear()
-        view.extend(items)
-        for index, item in enumerate(items):
-            if item.chat_id == current:
-                view.index = index
-                break
+    async def _fill(self, items: list[ChatItem], current: int | None) -> None:
+        # Clearing and filling are awaited, one refill at a time, so two quick reloads
+        # (a reply starting and finishing) cannot interleave into a doubled list.
+        async with self._filling:
+            view = self.query_one(ChatListView)
+            await view.clear()
+            await view.extend(items)
+            for index, item in enumerate(items):
+                if item.chat_id == current:
+                    view.index = index
+                    break
 
 
 class StatusLine(Static):
