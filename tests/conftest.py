@@ -81,7 +81,12 @@ def grammars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def r1_gemma(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the Gemma GGUF carrying an old-style DeepSeek-R1 distill template."""
-    out = tmp_path_factory.mktemp("r1") / "DeepSeek-R1-Distill-Test.gguf"
+    return write_r1_copy(gemma_path, tmp_path_factory.mktemp("r1"))
+
+
+def write_r1_copy(gguf: Path, folder: Path, name: str = "DeepSeek-R1-Distill-Test") -> Path:
+    """A copy of ``gguf`` carrying the old-style R1 template (gguf-new-metadata)."""
+    out = folder / f"{name}.gguf"
     tool = Path(sys.executable).with_name("gguf-new-metadata")
     subprocess.run(
         [
@@ -89,8 +94,8 @@ def r1_gemma(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
             "--chat-template",
             OLD_R1_TEMPLATE,
             "--general-name",
-            "DeepSeek-R1-Distill-Test",
-            str(gemma_path),
+            name,
+            str(gguf),
             str(out),
         ],
         check=True,

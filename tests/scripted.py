@@ -17,8 +17,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ponder.engine import GenerationStats, Injector, LoadParams, SamplingParams
-from ponder.errors import ContextOverflowError
+from ponder.engine import (
+    GenerationStats,
+    Injector,
+    LoadParams,
+    SamplingParams,
+    check_prompt_fits,
+)
 from ponder.gguf_info import GGUFInfo
 
 R1_REASONING = """Okay, so I need to figure out what 17 times 23 is. Hmm, let me think about \
@@ -115,11 +120,7 @@ class ScriptedEngine:
         cancel: threading.Event | None = None,
         inject: Injector | None = None,
     ) -> Iterator[str]:
-        if len(prompt_tokens) >= self.n_ctx:
-            raise ContextOverflowError(
-                f"the prompt is {len(prompt_tokens):,} tokens but the context holds {self.n_ctx:,}",
-                hint="shorten the prompt, start a new chat, or raise --ctx",
-            )
+        check_prompt_fits(len(prompt_tokens), self.n_ctx)  # as the real engine does
         self.script.prompts.append(len(prompt_tokens))
         return self._play(prompt_tokens, sampling, stats, cancel, inject)
 

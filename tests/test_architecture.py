@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support import assert_clean_error, ponder
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,3 +30,22 @@ def test_importing_the_cli_loads_neither_textual_nor_llama_cpp() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_headless_run_never_loads_textual(gemma_path: Path, ponder_env: dict[str, str]) -> None:
+    """The whole `ponder run` path, model and all, stays free of the UI toolkit."""
+    code = (
+        "import sys; from ponder.cli import main; "
+        f"rc = main(['run', {str(gemma_path)!r}, '--max-tokens', '4', '--no-save', 'hi']); "
+        "print('textual' in sys.modules, 'llama_cpp' in sys.modules, rc, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ponder_env, timeout=300
+    )
+    assert result.stderr.strip().endswith("False True 0"), result.stderr
+
+
+def test_the_chat_ui_without_a_terminal_is_a_clear_usage_error(ponder_env: dict[str, str]) -> None:
+    result = ponder(env=ponder_env)
+    assert_clean_error(result, 2, "the chat UI needs a terminal")
+    assert "ponder run MODEL" in result.stderr

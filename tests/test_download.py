@@ -238,12 +238,13 @@ def test_two_pulls_of_one_file_do_not_corrupt_each_other(setup: Setup) -> None:
     assert len(_gets(setup.hub)) == 1  # the second found the file done and verified it
 
 
-def test_cancel_keeps_a_resumable_partial(setup: Setup) -> None:
+def _cancelled_pull(setup: Setup, after_bytes: int) -> None:
+    """A pull cancelled once ``after_bytes`` have arrived."""
     setup.hub.throttle(2_000_000)
     cancel = threading.Event()
 
     def stop_midway(event: DownloadProgress) -> None:
-        if event.done > 500_000:
+        if event.done > after_bytes:
             cancel.set()
 
     with pytest.raises(Interrupted):
@@ -255,6 +256,10 @@ def test_cancel_keeps_a_resumable_partial(setup: Setup) -> None:
             progress=stop_midway,
             cancel=cancel,
         )
+
+
+def test_cancel_keeps_a_resumable_partial(setup: Setup) -> None:
+    _cancelled_pull(setup, 500_000)
     (partial,) = setup.store.partial_dir().glob("*.part")
     kept = partial.stat().st_size
     assert kept > 500_000
@@ -270,17 +275,7 @@ def test_cancel_keeps_a_resumable_partial(setup: Setup) -> None:
 
 
 def test_a_discarded_pending_pull_deletes_its_partial_file(setup: Setup) -> None:
-    setup.hub.throttle(2_000_000)
-    cancel = threading.Event()
-    with pytest.raises(Interrupted):
-        pull(
-            _plan(setup),
-            setup.store,
-            hub=setup.client,
-            policy=FAST,
-            progress=lambda event: cancel.set() if event.done > 100_000 else None,
-            cancel=cancel,
-        )
+    _cancelled_pull(setup, 100_000)
     assert list(setup.store.partial_dir().glob("*.part"))
     forget_pending(setup.store, "tiny", delete_parts=True)
     assert pending_pulls(setup.store) == []

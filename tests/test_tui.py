@@ -557,3 +557,57 @@ async def test_killed_mid_reply_the_chat_reopens_with_the_partial_reply_marked(
         reply = screen.query_one(ReplyView)
         assert reply.reasoning_text.startswith("Okay, so I need")
         assert "stopped: partial reply" in str(reply._meta.render())
+
+
+# -- the palette, import, a failed download ----------------------------------------------------
+
+
+async def test_command_palette_exports_the_chat(r1_model: Path, tmp_path: Path) -> None:
+    app = make_app(model_file=r1_model, script=Script(), export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot, app)
+        await ask(pilot, screen, "Palette me")
+        await wait_for(pilot, lambda: screen.live is None)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"export chat as json")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: list(tmp_path.glob("*.json")))
+        (exported,) = tmp_path.glob("*.json")
+        assert '"Palette me"' in exported.read_text()
+
+
+async def test_welcome_imports_a_local_gguf_and_loads_it(r1_model: Path, ponder_home: Path) -> None:
+    app = make_app(script=Script(), hardware_profile=machine("cpu_laptop_8gb"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen))
+        app.screen.query_one("#text").value = str(ponder_home / "missing.gguf")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("no such file" in n for n in notes(app)))
+        assert isinstance(app.screen, WelcomeScreen)  # still here, nothing imported
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen))
+        app.screen.query_one("#text").value = str(r1_model)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.spec is not None, timeout=60)
+        assert app.spec.name == r1_model.stem
+        assert isinstance(app.screen, ChatScreen)
+
+
+async def test_a_failed_download_is_shown_with_its_reason(
+    ponder_home: Path, hub_with_r1: FakeHub
+) -> None:
+    from fakehub import Fault
+
+    resolved = make_app().session.catalog.resolve("r1:1.5b@Q4_K_M")
+    path = f"{resolved.quant.repo}/{resolved.quant.files[0]}"
+    hub_with_r1.fail(path, Fault("status", status=403), times=10)
+    app = make_app(script=Script(), hub_endpoint=hub_with_r1.url)
+    async with app.run_test(size=SIZE) as pilot:
+        app.start_download("r1:1.5b@Q4_K_M")
+        await wait_for(pilot, lambda: app.downloads["r1:1.5b@Q4_K_M"].status == "failed")
+        await wait_for(pilot, lambda: any("403" in n or "denied" in n.lower() for n in notes(app)))
+        assert app.session.store.installed() == []

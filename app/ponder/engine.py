@@ -269,12 +269,7 @@ class LlamaEngine:
         injected: the grammar's state would no longer match the text. Injecting resets
         llama.cpp's sampler history (the repeat penalty's window), nothing else.
         """
-        n_ctx = self.n_ctx
-        if len(prompt_tokens) >= n_ctx:
-            raise ContextOverflowError(
-                f"the prompt is {len(prompt_tokens):,} tokens but the context holds {n_ctx:,}",
-                hint="shorten the prompt, start a new chat, or raise --ctx",
-            )
+        check_prompt_fits(len(prompt_tokens), self.n_ctx)
         grammar = self._compile_grammar(sampling.grammar) if sampling.grammar else None
         if grammar is not None:
             inject = None
@@ -378,6 +373,15 @@ class LlamaEngine:
 
     def close(self) -> None:
         self._llama.close()
+
+
+def check_prompt_fits(n_prompt: int, n_ctx: int) -> None:
+    """Refuse a prompt that leaves no room in the context for even one token."""
+    if n_prompt >= n_ctx:
+        raise ContextOverflowError(
+            f"the prompt is {n_prompt:,} tokens but the context holds {n_ctx:,}",
+            hint="shorten the prompt, start a new chat, or raise --ctx",
+        )
 
 
 def _token_to_piece(vocab: Any, token: int, *, special: bool = False) -> bytes:

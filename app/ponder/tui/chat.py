@@ -41,7 +41,7 @@ TITLE_TICK_S = 0.25
 class ChatScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+n", "new_chat", "New chat"),
-        Binding("escape", "stop", "Stop", show=False),
+        Binding("escape", "stop", "Stop"),
         Binding("ctrl+g", "wrap_up", "Wrap up"),
         Binding("ctrl+t", "toggle_thinking", "Thinking"),
         Binding("ctrl+b", "toggle_sidebar", "Chats", show=False),
@@ -81,6 +81,13 @@ class ChatScreen(Screen[None]):
         await self.reload_chats()
         self.refresh_status()
         self.set_interval(TITLE_TICK_S, self._tick)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Stop and wrap up exist while a reply streams; otherwise the keys fall through
+        # and the Footer leaves them out.
+        if action in ("stop", "wrap_up"):
+            return self.live is not None
+        return True
 
     def on_unmount(self) -> None:
         # Quitting mid-reply: the worker ends after its current token and the session
@@ -278,6 +285,7 @@ class ChatScreen(Screen[None]):
         )
         self._generate(request, sampling, self.cancel, self.wrap_up)
         self.refresh_status()
+        self.refresh_bindings()
         return True
 
     @work(thread=True, exclusive=True, group="reply", exit_on_error=False)
@@ -342,6 +350,7 @@ class ChatScreen(Screen[None]):
         if self.live is not None:
             await self.live.finish(finished)
         self.live = self.cancel = self.wrap_up = None
+        self.refresh_bindings()
         self.tokens_per_s = finished.timings.tokens_per_s
         self.ctx_used = finished.usage.prompt_tokens + finished.usage.completion_tokens
         self.refresh_status()
@@ -365,6 +374,7 @@ class ChatScreen(Screen[None]):
                 if not prompt.text.strip():
                     prompt.text = self._last_prompt
         self.cancel = self.wrap_up = None
+        self.refresh_bindings()
         self.ponder.notify_error(message.error, title="The reply failed")
         self.refresh_status()
 
