@@ -1,11 +1,15 @@
 """The chat screen: saved chats on the left, the conversation, the prompt, the status.
 
-A reply is generated in a thread worker that iterates :meth:`Session.reply`. The
-text collects in the reply's :class:`ReplyState`; after each piece the worker posts
-``ReplyStreamed``, which replaces one still queued, and the screen appends whatever
-arrived since it last looked. So a fast model cannot flood the message queue, and
-no text waits in the worker for the next token. The session writes the reply to
-SQLite while it streams, so the screen never holds anything the history does not.
+A reply is generated in a thread worker that iterates :meth:`Session.reply`; it
+posts when the reply starts, finishes or fails. The text collects in the reply's
+:class:`ReplyState`, and while the reply streams the screen looks there
+``STREAM_FPS`` times a second and appends whatever has arrived to the panels' two
+``MarkdownStream``s. Why not a message per token: measured with bench/bench_tui.py
+on 2 cores, posting each token cost the event loop 26-31 % of a core and cut the
+model's speed to 0.6-0.7x of `ponder run` (the loop and the worker contend for the
+CPU and the GIL), and every update re-lays out the screen. The session writes the
+reply to SQLite while it streams, so the screen never holds anything the history
+does not.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, ListView, LoadingIndicator
 
 from ponder.errors import PonderError
@@ -27,7 +32,7 @@ from ponder.events import Finished, Started
 from ponder.history import HistoryError
 from ponder.session import ReplyRequest, ReplyState, with_overrides
 from ponder.tui.dialogs import ConfirmScreen, TextPromptScreen
-from ponder.tui.messages import ReplyFailed, ReplyFinished, ReplyStarted, ReplyStreamed
+from ponder.tui.messages import ReplyFailed, ReplyFinished, ReplyStarted
 from ponder.tui.reply import ReplyView, UserTurn
 from ponder.tui.settings import ChatSettings, SettingsScreen
 from ponder.tui.widgets import ChatListView, PromptArea, Sidebar, StatusLine
@@ -35,7 +40,8 @@ from ponder.tui.widgets import ChatListView, PromptArea, Sidebar, StatusLine
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
 
-TITLE_TICK_S = 0.25
+TITLE_TICK_S = 0.5
+STREAM_FPS = 10  # screen updates a second while a reply streams
 
 
 class ChatScreen(Screen[None]):
@@ -60,6 +66,7 @@ class ChatScreen(Screen[None]):
         self._last_prompt = ""
         self._state: ReplyState | None = None
         self._seen = (0, 0)
+        self._poll: Timer | None = None
 
     @property
     def ponder(self) -> PonderApp:
@@ -310,8 +317,6 @@ class ChatScreen(Screen[None]):
                     self.post_message(ReplyStarted(state.chat_id, state.message_id, state))
                 elif isinstance(event, Finished):
                     self.post_message(ReplyFinished(event))
-                else:
-                    self.post_message(ReplyStreamed(state))
         except PonderError as exc:
             self.post_message(ReplyFailed(exc))
         except Exception as exc:  # the UI shows it instead of crashing
@@ -320,12 +325,10 @@ class ChatScreen(Screen[None]):
     async def on_reply_started(self, message: ReplyStarted) -> None:
         self._state = message.state
         self._seen = (0, 0)
+        self._poll = self.set_interval(1 / STREAM_FPS, self._catch_up)
         if self.chat_id is None and message.chat_id is not None:
             self.chat_id = message.chat_id
             await self.reload_chats()
-
-    async def on_reply_streamed(self, message: ReplyStreamed) -> None:
-        await self._catch_up()
 
     async def _catch_up(self) -> None:
         """Show what the worker has added to the reply since the last look."""
@@ -345,6 +348,7 @@ class ChatScreen(Screen[None]):
 
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         finished = message.finished
+        self._stop_polling()
         await self._catch_up()
         self._state = None
         if self.live is not None:
@@ -358,7 +362,15 @@ class ChatScreen(Screen[None]):
             self.notify("Stopped; the partial reply is saved")
         await self.reload_chats()
 
+    def _stop_polling(self) -> None:
+        if self._poll is not None:
+            self._poll.stop()
+            self._poll = None
+
     async def on_reply_failed(self, message: ReplyFailed) -> None:
+        self._stop_polling()
+        await self._catch_up()
+        self._state = None
         if self.live is not None:
             reply, self.live = self.live, None
             if reply.answer_text or reply.reasoning_text:

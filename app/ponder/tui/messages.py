@@ -1,7 +1,8 @@
 """Messages the worker threads post to the UI, named for what has happened.
 
-Progress messages (download progress, reply progress) may replace an earlier one of
-their kind still waiting in the queue, so a backlog collapses instead of growing.
+Download progress may replace an earlier message of its kind still waiting in the
+queue, so a backlog collapses instead of growing. A reply's text does not travel in
+messages at all: the chat screen reads it from the reply's state (see chat.py).
 """
 
 from __future__ import annotations
@@ -42,21 +43,6 @@ class ReplyStarted(Message):
         self.chat_id = chat_id
         self.message_id = message_id
         self.state = state
-
-
-class ReplyStreamed(Message):
-    """The reply has new text: it is in ``state``, which the worker keeps appending to.
-
-    The screen reads whatever has arrived since it last looked, so one message stands
-    for any number of tokens, and a newer one replaces an older one still queued.
-    """
-
-    def __init__(self, state: ReplyState) -> None:
-        super().__init__()
-        self.state = state
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ReplyStreamed) and message.state is self.state
 
 
 class ReplyFinished(Message):
