@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
 
 TITLE_TICK_S = 0.5
-STREAM_FPS = 10  # screen updates a second while a reply streams
+STREAM_FPS = 10  # screen updates a second while a reply streams, at most
+SLOWEST_UPDATE_S = 1.0  # ... and at least once a second, however busy the screen is
 
 
 class ChatScreen(Screen[None]):
@@ -67,6 +68,8 @@ class ChatScreen(Screen[None]):
         self._state: ReplyState | None = None
         self._seen = (0, 0)
         self._poll: Timer | None = None
+        self._poll_due = 0.0
+        self._frame_cost = 0.0
 
     @property
     def ponder(self) -> PonderApp:
@@ -325,7 +328,8 @@ class ChatScreen(Screen[None]):
     async def on_reply_started(self, message: ReplyStarted) -> None:
         self._state = message.state
         self._seen = (0, 0)
-        self._poll = self.set_interval(1 / STREAM_FPS, self._catch_up)
+        self._frame_cost = 0.0
+        self._schedule_update(1 / STREAM_FPS)
         if self.chat_id is None and message.chat_id is not None:
             self.chat_id = message.chat_id
             await self.reload_chats()
@@ -361,6 +365,25 @@ class ChatScreen(Screen[None]):
         if finished.finish_reason == "interrupted":
             self.notify("Stopped; the partial reply is saved")
         await self.reload_chats()
+
+    def _schedule_update(self, delay: float) -> None:
+        self._poll_due = time.monotonic() + delay
+        self._poll = self.set_timer(delay, self._update_tick)
+
+    async def _update_tick(self) -> None:
+        """Catch up with the stream, then schedule the next look.
+
+        A screen update costs a layout of the whole screen, which grows with the
+        Markdown blocks on it. How late this tick fired is how long the loop was busy
+        with the last one; the next look waits at least twice that, so typing stays
+        responsive however long the reply gets (at most ``STREAM_FPS`` a second).
+        """
+        late = max(0.0, time.monotonic() - self._poll_due)
+        self._frame_cost = 0.7 * self._frame_cost + 0.3 * late
+        await self._catch_up()
+        if self._state is not None:
+            delay = min(SLOWEST_UPDATE_S, max(1 / STREAM_FPS, 2 * self._frame_cost))
+            self._schedule_update(delay)
 
     def _stop_polling(self) -> None:
         if self._poll is not None:

@@ -133,7 +133,7 @@ class StatusLine(Static):
         state: str = "",
     ) -> None:
         if model is None:
-            self.update(state or "no model loaded · F2 picks one")
+            self.update(state or "no model loaded · F2 picks one", layout=False)
             return
         parts = [model]
         if placement:
@@ -144,4 +144,4 @@ class StatusLine(Static):
             parts.append(f"{tokens_per_s:.1f} tok/s")
         if state:
             parts.append(state)
-        self.update(" · ".join(parts))
+        self.update(" · ".join(parts), layout=False)  # one fixed line: no layout needed
