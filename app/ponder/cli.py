@@ -51,6 +51,7 @@ from ponder.session import (
     Session,
     with_overrides,
 )
+from ponder.units import decimal_size
 
 EXIT_CODES_HELP = """exit codes:
   0    success
@@ -628,10 +629,10 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 def _pull(session: Session, ref: str, *, quiet: bool) -> None:
     plan = session.plan_pull(ref)
     printer = ProgressPrinter(sys.stderr, quiet=quiet)
-    printer.note(f"pulling {plan.name}: {len(plan.files)} file(s), {_size(plan.size)}")
+    printer.note(f"pulling {plan.name}: {len(plan.files)} file(s), {decimal_size(plan.size)}")
     with _cancel_on_sigint() as cancel, printer:
         model = session.pull(plan, progress=printer.update, notice=printer.note, cancel=cancel)
-    printer.note(f"installed {model.name} ({_size(model.size)}) in {session.store.root}")
+    printer.note(f"installed {model.name} ({decimal_size(model.size)}) in {session.store.root}")
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
@@ -666,7 +667,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         used = (row["last_used"] or "never")[:16].replace("T", " ")
         state = "  MISSING FILES" if row["missing"] else ""
-        size = _size(row["size"])
+        size = decimal_size(row["size"])
         quant = row["quant"] or "-"
         print(f"{row['name']:<34} {quant:<8} {size:>9}  {used:<16}  {row['path']}{state}")
     return ExitCode.OK
@@ -696,12 +697,12 @@ def _cmd_rm(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(f"refusing to remove {name} without asking", hint="pass --yes")
-        answer = input(f"remove {name} ({_size(model.size)})? [y/N] ")
+        answer = input(f"remove {name} ({decimal_size(model.size)})? [y/N] ")
         if answer.strip().lower() not in {"y", "yes"}:
             print("kept", file=sys.stderr)
             return ExitCode.OK
     freed = session.store.remove(name)
-    print(f"removed {name}; freed {_size(freed)}", file=sys.stderr)
+    print(f"removed {name}; freed {decimal_size(freed)}", file=sys.stderr)
     return ExitCode.OK
 
 
@@ -711,7 +712,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     session, _ = _services(need_history=False)
     model = import_file(session.store, args.path.expanduser(), name=args.name, link=args.link)
     where = "linked" if model.linked else "copied"
-    print(f"imported {model.name} ({_size(model.size)}, {where})", file=sys.stderr)
+    print(f"imported {model.name} ({decimal_size(model.size)}, {where})", file=sys.stderr)
     return ExitCode.OK
 
 
@@ -742,13 +743,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n} B"
-
-
 def _cmd_doctor(args: argparse.Namespace) -> int:
     session, _ = _services(need_history=False)
     hw = session.machine(os_gpus=True)
@@ -765,13 +759,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         plan = plan_quant(entry.model, entry.quant, hw)
         if plan is None:
             raise UsageError(f"{entry.display_ref} has no architecture numbers in the catalog")
-        print(f"{entry.display_ref}: {_size(entry.quant.size_bytes)} on disk")
+        print(f"{entry.display_ref}: {decimal_size(entry.quant.size_bytes)} on disk")
         print(render_plan(plan))
         print(render_fit_table(fit_table([entry.model], hw)))
     else:
         print(render_fit_table(fit_table(session.catalog, hw)))
     free = shutil.disk_usage(_existing_parent(session.store.root)).free
-    print(f"\nfree disk for models: {_size(free)} in {session.store.root}")
+    print(f"\nfree disk for models: {decimal_size(free)} in {session.store.root}")
     return ExitCode.OK
 
 
@@ -789,7 +783,7 @@ def _cmd_setup(args: argparse.Namespace) -> int:
             "no R1 distill fits this machine", hint="`ponder fit` shows every model's needs"
         )
     ref = f"{choice.model.short_name}@{choice.quant.quant}"
-    print(f"recommended: {ref} ({_size(choice.quant.size_bytes)}): {choice.reason}")
+    print(f"recommended: {ref} ({decimal_size(choice.quant.size_bytes)}): {choice.reason}")
     print(render_plan(choice.plan))
     installed = session.store.find_catalog(choice.model.id, choice.quant.quant)
     if installed is not None:

@@ -3,7 +3,7 @@
 One public face for the parts below, each a plain module over plain data, listed from the
 bottom up (a module imports only from those above it):
 
-* :mod:`~ponder.hardware.units` — bytes, ``MiB``/``GiB``, and :func:`gib` to print them.
+* :mod:`~ponder.units` (shared with the rest of Ponder) — bytes, ``MiB``/``GiB``, and :func:`gib`.
 * :mod:`~ponder.hardware.profile` — the frozen :class:`HardwareProfile` of a machine.
 * :mod:`~ponder.hardware.probes` — :func:`probe` fills it in through injectable
   :class:`Probes` (never importing :mod:`ponder.devices`, which loads ``llama_cpp``).
@@ -101,7 +101,7 @@ from ponder.hardware.render import (
     render_one_line,
     render_plan,
 )
-from ponder.hardware.units import GiB, MiB, gib
+from ponder.units import GiB, MiB, gib
 
 __all__ = [
     "ACT_BYTES_PER_EMBD",

@@ -16,7 +16,7 @@ from typing import Literal
 
 from ponder.hardware.probes import MIN_USEFUL_GPU, _to_int
 from ponder.hardware.profile import HardwareProfile, OsGpu
-from ponder.hardware.units import GiB, gib
+from ponder.units import GiB, gib
 
 LOW_RAM = 4 * GiB
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from ponder.hardware.facts import ModelFacts, model_repack_share
 from ponder.hardware.profile import BackendDevice, HardwareProfile
-from ponder.hardware.units import GiB, MiB
+from ponder.units import GiB, MiB
 
 N_UBATCH = 512  # llama-cpp-python's default; the compute buffer scales with it
 ACT_BYTES_PER_EMBD = N_UBATCH * 4 * 3  # non-logit activations, fitted to the DESIGN.md figures

@@ -17,7 +17,7 @@ from typing import Literal
 from ponder.hardware.facts import ModelFacts
 from ponder.hardware.footprint import Estimate, estimate
 from ponder.hardware.profile import HardwareProfile
-from ponder.hardware.units import gib
+from ponder.units import gib
 
 DEFAULT_CTX = 16_384
 MIN_CTX = 4_096

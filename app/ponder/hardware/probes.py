@@ -26,7 +26,7 @@ from typing import TypeVar
 import psutil
 
 from ponder.hardware.profile import BackendDevice, DeviceLike, HardwareProfile, OsGpu
-from ponder.hardware.units import GiB, MiB
+from ponder.units import GiB, MiB
 
 COMMAND_TIMEOUT_S = 3.0
 MIN_USEFUL_GPU = 2 * GiB  # less (an APU's carve-out) is not worth a rebuild

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Protocol
 
-from ponder.hardware.units import GiB
+from ponder.units import GiB
 
 
 class DeviceLike(Protocol):

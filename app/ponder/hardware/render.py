@@ -9,7 +9,7 @@ from ponder.hardware.fit import FitRow
 from ponder.hardware.footprint import DeviceUse
 from ponder.hardware.planner import Plan
 from ponder.hardware.profile import BackendDevice, HardwareProfile, OsGpu
-from ponder.hardware.units import gib
+from ponder.units import gib
 
 _MARKS = {"error": "ERROR", "warning": "WARN ", "info": "INFO ", "ok": "OK   "}
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from ponder.units import decimal_size
+
 
 def size(n: int | float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} B"
+    """A file or download size, one decimal (table cells are narrow)."""
+    return decimal_size(n, 1)
 
 
 def duration(seconds: float) -> str:
