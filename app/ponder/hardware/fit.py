@@ -81,6 +81,17 @@ def fit_table(models: Catalog | Iterable[ModelEntry], hw: HardwareProfile) -> li
     return sorted(rows, key=_fit_key)
 
 
+def best_fit_rows(models: Catalog | Iterable[ModelEntry], hw: HardwareProfile) -> list[FitRow]:
+    """One row per model, for its :func:`best_quant` here, in the models' order (the
+    model picker's list); each quant is planned once, not once more for the table."""
+    rows = []
+    for model in models:
+        quant = best_quant(model, hw)
+        if quant is not None and (row := fit_row(model, quant, hw)) is not None:
+            rows.append(row)
+    return rows
+
+
 def _fit_key(row: FitRow) -> tuple[int, float, int, int]:
     params = params_billions(row.model) or row.quant.size_bytes / 1e9
     return (_VERDICT_RANK[row.verdict], -params, precision_rank(row.quant.quant), -row.plan.n_ctx)

@@ -129,9 +129,8 @@ class PonderApp(App[None]):
 
     @property
     def generating(self) -> bool:
-        return any(w.group == "reply" and w.is_running for w in self.workers) or any(
-            w.group == "reply" and w.is_running for s in self.screen_stack for w in s.workers
-        )
+        # One worker manager serves the whole app, screens included.
+        return any(w.group == "reply" and w.is_running for w in self.workers)
 
     def load_model(self, name: str, *, n_ctx: int | None = None) -> bool:
         """Load ``name`` in a worker; refused (False) while a reply is streaming."""

@@ -17,7 +17,6 @@ from textual.widgets import DataTable, Footer, Static
 
 from ponder import hardware
 from ponder.catalog import Resolved
-from ponder.errors import PonderError
 from ponder.tui.downloads import download_line
 from ponder.tui.format import size
 from ponder.tui.messages import DownloadsChanged
@@ -77,19 +76,7 @@ class ModelsScreen(Screen[None]):
             fit = self._installed_fit(model.name)
             table.add_row(model.name, size(model.size), fit, status, "", key=model.name)
             self.kinds[model.name] = "installed"
-        rows = hardware.fit_table(session.catalog, hw)
-        for entry in session.catalog.models:
-            best = hardware.best_quant(entry, hw)
-            row = next(
-                (
-                    r
-                    for r in rows
-                    if r.model.id == entry.id and best and r.quant.quant == best.quant
-                ),
-                None,
-            )
-            if row is None:
-                continue
+        for row in hardware.best_fit_rows(session.catalog, hw):
             ref = Resolved(row.model, row.quant).display_ref
             if ref.lower() in names:
                 continue
@@ -145,11 +132,7 @@ class ModelsScreen(Screen[None]):
             if app.load_model(name):
                 self.app.pop_screen()
             return
-        try:
-            app.start_download(name)
-        except PonderError as exc:
-            app.notify_error(exc)
-            return
+        app.start_download(name)  # failures arrive later, from the worker, as notifications
         self.notify(f"Downloading {name}; it goes on while you chat")
 
     def action_pause(self) -> None:

@@ -159,8 +159,6 @@ class ReplyView(Vertical, can_focus=True):
 
     async def finish(self, finished: Finished) -> None:
         """The stream ended: stop the streams, fold the thinking, show what it cost."""
-        if self._thought_s is None and finished.timings.thinking_s is not None:
-            self._thought_s = finished.timings.thinking_s
         if not self._thinking_done:
             await self._end_thinking()
         self._thought_s = finished.timings.thinking_s or self._thought_s
