@@ -38,7 +38,6 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
 DEFAULT_QUANT = "Q4_K_M"
-THINK_PREFILL = "<think>\n"  # what DeepSeek-R1 asks every reply to start with
 
 
 class Architecture(BaseModel):

@@ -25,9 +25,6 @@ class AnswerDelta:
     text: str
 
 
-StreamDelta = ReasoningDelta | AnswerDelta
-
-
 @dataclass(frozen=True, slots=True)
 class Timings:
     """Seconds, measured with a monotonic clock."""

@@ -30,7 +30,6 @@ from ponder.reasoning import strip_reasoning
 Role = Literal["system", "user", "assistant"]
 
 THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
 
 
 @dataclass(frozen=True, slots=True)

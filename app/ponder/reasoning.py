@@ -16,8 +16,9 @@ Semantics
   open tag (after optional whitespace) is swallowed.
 * **Where thinking ends.** In reasoning mode the first close tag ends it and
   everything after is answer. Later tags in the answer are plain text.
-  :meth:`ReasoningSplitter.close_reasoning` forces that switch without a tag
-  (the user asked the model to wrap up).
+  :meth:`ReasoningSplitter.close_reasoning` forces that switch without a tag.
+  (The TUI's "wrap up" does not use it: it puts a real close tag into the model's
+  context, so the model knows to answer; see ``Session.reply``.)
 * **Tags split across chunks.** A tag may be cut at any chunk boundary
   (``"</th"`` + ``"ink>"``). The splitter holds back only the suffix that could
   still begin a tag, and releases it as soon as it cannot.

@@ -18,7 +18,14 @@ from pathlib import Path
 from ponder import devices, download, gguf_info, hardware
 from ponder.catalog import Catalog, Resolved
 from ponder.config import Settings, models_dir
-from ponder.engine import Engine, GenerationStats, LlamaEngine, LoadParams, SamplingParams
+from ponder.engine import (
+    Engine,
+    GenerationStats,
+    Injector,
+    LlamaEngine,
+    LoadParams,
+    SamplingParams,
+)
 from ponder.errors import ModelLoadError, ModelNotFoundError, UsageError
 from ponder.events import (
     AnswerDelta,
@@ -422,16 +429,10 @@ class Session:
         stats = GenerationStats()
         splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
 
-        def inject() -> str | None:
-            if wrap_up is None or not wrap_up.is_set() or state.wrapped_up:
-                return None
-            if not splitter.in_reasoning:
-                return None
-            state.wrapped_up = True
-            return WRAP_UP_TEXT
-
         # generate() checks the prompt against the context before anything is recorded.
-        generation = engine.generate(tokens, sampling, stats, cancel, inject)
+        generation = engine.generate(
+            tokens, sampling, stats, cancel, _wrap_up_injector(wrap_up, splitter, state)
+        )
         writer = self._start_record(spec, request, system, sampling, state)
         yield Started(model=spec.name, chat_id=state.chat_id)
         yield from self._stream(generation, splitter, stats, engine, writer, state)
@@ -585,6 +586,25 @@ class _PhaseClock:
             total_s=end - self.started,
             tokens_per_s=decode_tokens / stats.decode_s if stats.decode_s > 0 else 0.0,
         )
+
+
+def _wrap_up_injector(
+    wrap_up: threading.Event | None, splitter: ReasoningSplitter, state: ReplyState
+) -> Injector | None:
+    """What the engine asks after each token: the close tag, once, when the user has
+    asked to wrap up while the model still thinks. None without an event (headless
+    runs), so the engine asks nothing."""
+    if wrap_up is None:
+        return None
+    event = wrap_up
+
+    def inject() -> str | None:
+        if not event.is_set() or state.wrapped_up or not splitter.in_reasoning:
+            return None
+        state.wrapped_up = True
+        return WRAP_UP_TEXT
+
+    return inject
 
 
 def with_overrides(base: SamplingParams, **changes: object) -> SamplingParams:
