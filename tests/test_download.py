@@ -17,6 +17,7 @@ import pytest
 
 from fakehub import FakeHub, Fault
 from ponder.download import (
+    DISK_MARGIN,
     AccessError,
     DiskSpaceError,
     DownloadError,
@@ -332,3 +333,38 @@ def test_refused_bytes_are_not_retried(setup: Setup) -> None:
         pull(_plan(setup), setup.store, hub=setup.client, policy=FAST)
     assert len(_gets(setup.hub)) == 1
     _nothing_listed(setup)
+
+
+def test_the_disk_check_counts_a_partial_named_by_the_catalogs_hash(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a Hub hash the partial file is named by the catalog's; a resume needs
+    room only for the bytes still missing."""
+    data = os.urandom(3_000_000)
+    sha = setup.hub.add_file(REPO, "NoLfs-Q4_K_M.gguf", data, lfs=False)
+    plan = _plan(setup, "NoLfs-Q4_K_M.gguf", expected=sha)
+    assert plan.files[0].sha256 is None  # the Hub does not say; the catalog does
+    setup.hub.throttle(2_000_000)
+    cancel = threading.Event()
+    with pytest.raises(Interrupted):
+        pull(
+            plan,
+            setup.store,
+            hub=setup.client,
+            policy=FAST,
+            progress=lambda event: cancel.set() if event.done > 2_000_000 else None,
+            cancel=cancel,
+        )
+    setup.hub.throttle(None)
+    (partial,) = setup.store.partial_dir().glob(f"{sha}.part")
+    missing = len(data) - partial.stat().st_size
+    real = shutil.disk_usage
+
+    def just_enough(path: str | os.PathLike[str]) -> object:
+        usage = real(path)
+        free = missing + DISK_MARGIN + 100_000
+        return type(usage)(usage.total, usage.total - free, free)
+
+    monkeypatch.setattr("ponder.download.shutil.disk_usage", just_enough)
+    pull(plan, setup.store, hub=setup.client, policy=FAST)
+    assert _installed_bytes(setup) == data

@@ -38,7 +38,14 @@ from filelock import FileLock, Timeout
 from ponder import __version__
 from ponder.errors import ExitCode, Interrupted, ModelNotFoundError, PonderError
 from ponder.events import DownloadProgress
-from ponder.store import InstalledModel, Store, StoredFile, now_iso, sha256_file
+from ponder.store import (
+    InstalledModel,
+    Store,
+    StoredFile,
+    now_iso,
+    sha256_file,
+    write_text_atomic,
+)
 
 SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -430,10 +437,7 @@ def _write_pending(store: Store, data: dict[str, dict[str, Any]]) -> None:
     if not data:
         path.unlink(missing_ok=True)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def _partial_path(store: Store, remote: RemoteFile, expected: str | None) -> Path:
@@ -495,12 +499,11 @@ def _check_expected_hashes(plan: PullPlan) -> None:
 
 def _check_disk(plan: PullPlan, store: Store, partial_dir: Path) -> None:
     need = 0
-    for remote in plan.files:
+    for remote, expected in zip(plan.files, plan.expected_sha256, strict=True):
         dest = store.root / remote.repo / remote.path
         if dest.is_file() and dest.stat().st_size == remote.size:
             continue
-        key = remote.sha256 or hashlib.sha256(remote.url.encode()).hexdigest()
-        partial = partial_dir / f"{key}.part"
+        partial = _partial_path(store, remote, expected)  # where the pull resumes from
         have = partial.stat().st_size if partial.exists() else 0
         need += max(remote.size - have, 0)
     free = shutil.disk_usage(partial_dir).free

@@ -200,16 +200,7 @@ class Store:
     def _write(self, manifest: _Manifest) -> None:
         document = {"version": MANIFEST_VERSION, "models": [asdict(m) for m in manifest.models]}
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".manifest.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._manifest_path)
-        except BaseException:
-            _unlink(Path(tmp))
-            raise
+        write_text_atomic(self._manifest_path, text)
 
     def _prune_dirs(self, model: InstalledModel) -> None:
         """Remove folders the model's files leave empty, up to the models dir."""
@@ -221,6 +212,22 @@ class Store:
                 except OSError:
                     break
                 folder = folder.parent
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so a crash leaves the old file or the new one,
+    never half of either: a synced temporary file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(Path(tmp))
+        raise
 
 
 def _unlink(path: Path) -> int:

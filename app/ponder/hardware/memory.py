@@ -7,15 +7,13 @@ a missing or unreadable file is an empty memory, never a reason to fail.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from ponder.hardware.planner import WorkingSettings
+from ponder.store import write_text_atomic
 
 
 def model_key(name: str, size: int, sha256: str | None = None) -> str:
@@ -80,18 +78,8 @@ class LoadMemory:
         return dict(entries) if isinstance(entries, dict) else {}
 
     def _write(self, entries: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"version": self.VERSION, "entries": entries}, indent=1, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".load_settings-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        write_text_atomic(self.path, text)
 
 
 def _newest(entries: dict[str, Any], limit: int) -> dict[str, Any]:
