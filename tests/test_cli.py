@@ -211,6 +211,15 @@ def test_no_save_leaves_no_chat(
     assert json.loads(listed.stdout) == []
 
 
+def test_save_chats_false_in_the_settings_leaves_no_chat(
+    gemma_path: Path, grammars: dict[str, Path], ponder_env: dict[str, str]
+) -> None:
+    env = {**ponder_env, "PONDER_SAVE_CHATS": "false"}
+    assert run_think(gemma_path, grammars, env, "hi").returncode == 0
+    listed = ponder("chats", "list", "--json", env=ponder_env)
+    assert json.loads(listed.stdout) == []
+
+
 def _start_long_run(
     gemma: Path, grammars: dict[str, Path], env: dict[str, str]
 ) -> subprocess.Popen[bytes]:

@@ -319,10 +319,12 @@ def read_prompt(parts: Sequence[str], stdin: Any) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args.prompt, sys.stdin)
     grammar = _read_text(args.grammar, "grammar") if args.grammar else None
-    save = not args.no_save
-    session, history = _services(need_history=save or args.cont or args.chat is not None)
+    session, history = _services(
+        need_history=not args.no_save or args.cont or args.chat is not None
+    )
     try:
         settings = session.settings
+        save = settings.save_chats and not args.no_save
         chat_id = args.chat
         if args.cont:
             chat_id = history.last_chat_id() if history else None
