@@ -217,6 +217,16 @@ def test_split_shards_are_all_fetched_and_listed_once(setup: Setup) -> None:
         assert setup.store.path_of(stored).read_bytes() == part
 
 
+def test_a_named_shard_brings_its_siblings_without_listing_the_repo(setup: Setup) -> None:
+    for i in (1, 2, 3):
+        setup.hub.add_file(REPO, f"Q8_0/Tiny-R1-Q8_0-{i:05d}-of-00003.gguf", os.urandom(1000))
+    plan = plan_hf(setup.client, f"hf:{REPO}/Q8_0/Tiny-R1-Q8_0-00002-of-00003.gguf")
+    assert [f.path for f in plan.files] == [
+        f"Q8_0/Tiny-R1-Q8_0-{i:05d}-of-00003.gguf" for i in (1, 2, 3)
+    ]
+    assert not [r for r in setup.hub.requests if r.path.startswith("/api/")]
+
+
 def test_two_pulls_of_one_file_do_not_corrupt_each_other(setup: Setup) -> None:
     setup.hub.throttle(4_000_000)
     notices: list[str] = []

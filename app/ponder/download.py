@@ -274,11 +274,8 @@ def hf_name(ref: str, default_quant: str = "Q4_K_M") -> str:
 def plan_hf(hub: Hub, ref: str, default_quant: str = "Q4_K_M") -> PullPlan:
     repo, quant, path = parse_hf_ref(ref)
     if path is not None:
-        paths = (
-            _with_shards(path, [e.path for e in hub.gguf_files(repo)])
-            if SHARD.search(path)
-            else [path]
-        )
+        # A shard's name gives the others' (-00001-of-00003); no need to list the repo.
+        paths = _with_shards(path) if SHARD.search(path) else [path]
         return plan_files(hub, name=hf_name(ref), repo=repo, revision="main", paths=paths)
     chosen = quant or default_quant
     paths = pick_quant([e.path for e in hub.gguf_files(repo)], chosen, repo)
@@ -313,7 +310,7 @@ def _quant_of(path: str) -> str:
     return found.group(1).upper() if found else ""
 
 
-def _with_shards(first: str, paths: Sequence[str]) -> list[str]:
+def _with_shards(first: str) -> list[str]:
     match = SHARD.search(first)
     assert match is not None
     total = int(match.group(2))

@@ -96,14 +96,6 @@ class Estimate:
         return all(d.fits for d in self.devices) and self.ram_need <= self.ram_budget
 
     @property
-    def weights_gpu(self) -> int:
-        return sum(d.weights for d in self.gpus)
-
-    @property
-    def weights_cpu(self) -> int:
-        return self.cpu.weights
-
-    @property
     def kv(self) -> int:
         return sum(d.kv for d in self.devices)
 
