@@ -675,22 +675,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _store_name(session: Session, ref: str) -> str:
-    """The store name for what a user typed: an installed name, hf: ref or catalog name."""
-    if session.store.find(ref):
-        return ref
-    if ref.lower().startswith("hf:"):
-        from ponder.download import hf_name
-
-        return hf_name(ref)
-    entry = session.catalog.resolve(ref)
-    found = session.store.find_catalog(entry.model.id, entry.quant.quant)
-    return found.name if found else entry.display_ref
-
-
 def _cmd_rm(args: argparse.Namespace) -> int:
     session, _ = _services(need_history=False)
-    name = _store_name(session, args.model)
+    name = session.store_name(args.model)
     model = session.store.find(name)
     if model is None:
         raise ModelNotFoundError(
@@ -720,7 +707,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     session, _ = _services(need_history=False)
     store = session.store
     if args.model:
-        found = store.find(_store_name(session, args.model))
+        found = store.find(session.store_name(args.model))
         if found is None:
             raise ModelNotFoundError(
                 f"{args.model} is not installed", hint="`ponder list` shows what is"

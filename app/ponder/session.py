@@ -180,20 +180,13 @@ class Session:
 
     def _installed(self, ref: str) -> tuple[InstalledModel, Resolved | None]:
         """The installed model a name refers to; never touches the network."""
-        if ref.lower().startswith("hf:"):
-            name, entry = download.hf_name(ref), None
-            found = self.store.find(name)
-        else:
-            found = self.store.find(ref)
-            entry = None
-            if found is None:
-                entry = self.catalog.resolve(ref)
-                found = self.store.find_catalog(entry.model.id, entry.quant.quant)
-                name = entry.display_ref
-            elif found.catalog_id:
-                model = self.catalog.get(found.catalog_id)
-                quant = model.quant(found.quant or "") if model else None
-                entry = Resolved(model, quant) if model and quant else None
+        name = self.store_name(ref)
+        found = self.store.find(name)
+        entry = None
+        if found is not None and found.catalog_id:
+            model = self.catalog.get(found.catalog_id)
+            quant = model.quant(found.quant or "") if model else None
+            entry = Resolved(model, quant) if model and quant else None
         if found is None:
             raise NotInstalledError(
                 f"{name} is not downloaded", ref=ref, hint=f"`ponder pull {ref}` fetches it"
@@ -206,6 +199,17 @@ class Session:
                 hint=f"`ponder pull {ref}` fetches it again",
             )
         return found, entry
+
+    def store_name(self, ref: str) -> str:
+        """The store name for what a user typed: an installed name, an ``hf:`` reference
+        or a catalog name (its installed quant, else the catalog's choice)."""
+        if self.store.find(ref):
+            return ref
+        if ref.lower().startswith("hf:"):
+            return download.hf_name(ref)
+        entry = self.catalog.resolve(ref)
+        found = self.store.find_catalog(entry.model.id, entry.quant.quant)
+        return found.name if found else entry.display_ref
 
     def plan_pull(self, ref: str) -> download.PullPlan:
         """What `ponder pull REF` would fetch: asks the Hub for sizes and hashes."""
