@@ -11,10 +11,11 @@ from ponder.catalog import load_catalog
 from ponder.config import Settings
 from ponder.engine import LlamaEngine, LoadParams
 from ponder.errors import ModelLoadError
+from ponder.events import Notice
 from ponder.gguf_info import GGUFInfo
 from ponder.history import History
 from ponder.paths import default_paths
-from ponder.session import LoadOverrides, Session
+from ponder.session import ModelOptions, Session
 from support import ponder
 
 
@@ -117,15 +118,18 @@ def test_out_of_memory_steps_down_and_remembers(gemma_path: Path, ponder_home: P
             load_engine=tight_loader,
         )
         spec = session.resolve(str(gemma_path))
-        first = session.plan(spec, LoadOverrides())
+        first = session.plan(spec, ModelOptions())
         assert first.n_ctx == 16384
-        engine = session.load(spec, first, notice=notices.append)
-        assert engine.n_ctx == 8192
+        model = session.open_model(
+            str(gemma_path),
+            on_event=lambda e: notices.append(e.text) if isinstance(e, Notice) else None,
+        )
+        assert model.n_ctx == 8192
         assert attempts == [16384, 8192]
         assert "retrying with 0 GPU layers and a 8,192-token context" in notices[0]
         session.close()
         # The next load starts from what worked.
-        again = session.plan(spec, LoadOverrides())
+        again = session.plan(spec, ModelOptions())
         assert again.n_ctx == 8192
     remembered = json.loads((paths.data_dir / "load_settings.json").read_text())
     assert "8192" in json.dumps(remembered)
@@ -147,7 +151,6 @@ def test_a_load_failure_that_is_not_memory_is_not_retried(
         history=None,
         load_engine=broken,
     )
-    spec = session.resolve(str(gemma_path))
     with pytest.raises(ModelLoadError, match="unknown model architecture"):
-        session.load(spec, session.plan(spec, LoadOverrides()))
+        session.open_model(str(gemma_path))
     assert attempts == [16384]

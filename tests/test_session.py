@@ -16,12 +16,10 @@ from ponder.paths import default_paths
 from ponder.prompt import Turn
 from ponder.session import (
     WRAP_UP_TEXT,
-    LoadOverrides,
-    ModelSpec,
+    ModelOptions,
     ReplyRequest,
-    ReplyState,
     Session,
-    with_overrides,
+    chat_turns,
 )
 
 pytestmark = pytest.mark.real_model
@@ -39,20 +37,16 @@ def session(ponder_home: Path) -> Iterator[Session]:
 def test_wrap_up_closes_the_thinking_and_the_model_answers(
     session: Session, r1_gemma: Path
 ) -> None:
-    spec = session.resolve(str(r1_gemma))
-    engine = session.load(spec, session.plan(spec, LoadOverrides(n_ctx=2048)))
-    wrap_up, state = threading.Event(), ReplyState()
-    sampling = with_overrides(spec.sampling, temperature=0.0, max_tokens=60)
+    model = session.open_model(str(r1_gemma), ModelOptions(n_ctx=2048))
+    wrap_up = threading.Event()
+    greedy = {"temperature": 0.0, "max_tokens": 60}
     reasoning_seen = 0
     events = []
-    for event in session.reply(
-        spec,
-        engine,
-        ReplyRequest(prompt="Why is the sky blue?"),
-        sampling,
-        wrap_up=wrap_up,
-        state=state,
-    ):
+    reply = model.reply(
+        ReplyRequest(prompt="Why is the sky blue?", overrides=greedy), wrap_up=wrap_up
+    )
+    state = reply.live
+    for event in reply:
         events.append(event)
         if isinstance(event, ReasoningDelta):
             reasoning_seen += 1
@@ -63,29 +57,26 @@ def test_wrap_up_closes_the_thinking_and_the_model_answers(
     assert isinstance(finished, Finished)
     answer = "".join(e.text for e in events if isinstance(e, AnswerDelta))
     assert state.wrapped_up and answer.strip(), events
-    assert "</think>" not in "".join(state.reasoning) + answer
+    assert "</think>" not in state.reasoning + answer
     # The injected tag is not the model's: the counts add up to max_tokens without it.
     assert finished.finish_reason == "length"
     assert finished.usage.completion_tokens == 60
     assert finished.usage.reasoning_tokens == state.reasoning_tokens - 1 >= 10
     assert finished.usage.answer_tokens == state.answer_tokens >= 1
-    saved = session.history.get_chat(state.chat_id).messages[-1]  # type: ignore[union-attr]
-    assert saved.content == answer and saved.reasoning == "".join(state.reasoning)
+    saved = session.history.get_chat(reply.chat_id).messages[-1]  # type: ignore[union-attr, arg-type]
+    assert saved.content == answer and saved.reasoning == state.reasoning
     assert WRAP_UP_TEXT.strip() == "</think>"
 
 
 def test_wrap_up_after_the_thinking_ended_does_nothing(session: Session, gemma_path: Path) -> None:
-    spec = session.resolve(str(gemma_path))  # no template: the stream starts in the answer
-    engine = session.load(spec, session.plan(spec, LoadOverrides(n_ctx=2048)))
-    wrap_up, state = threading.Event(), ReplyState()
+    # No template: the stream starts in the answer.
+    model = session.open_model(str(gemma_path), ModelOptions(n_ctx=2048))
+    wrap_up = threading.Event()
     wrap_up.set()
-    sampling = with_overrides(spec.sampling, temperature=0.0, max_tokens=8)
-    events = list(
-        session.reply(
-            spec, engine, ReplyRequest(prompt="Hello"), sampling, wrap_up=wrap_up, state=state
-        )
-    )
-    assert not state.wrapped_up
+    greedy = {"temperature": 0.0, "max_tokens": 8}
+    reply = model.reply(ReplyRequest(prompt="Hello", overrides=greedy), wrap_up=wrap_up)
+    events = list(reply)
+    assert not reply.live.wrapped_up
     assert not any(isinstance(e, ReasoningDelta) for e in events)
 
 
@@ -105,12 +96,11 @@ def test_kept_reasoning_goes_back_to_the_model(session: Session, gemma_path: Pat
         answer_tokens=1,
         timings={},
     )
-    dropped, _ = session.history_turns(chat_id)
-    kept, _ = session.history_turns(chat_id, keep_reasoning=True)
+    dropped, _, _ = chat_turns(history, chat_id)
+    kept, _, _ = chat_turns(history, chat_id, keep_reasoning=True)
     assert dropped[1] == Turn("assistant", "a1")
     assert kept[1] == Turn("assistant", "<think>\nsecret steps\n</think>\n\na1")
-    spec: ModelSpec = session.resolve(str(gemma_path))
-    engine = session.load(spec, session.plan(spec, LoadOverrides(n_ctx=2048)))
-    shown = session.render(spec, engine, [*kept, Turn("user", "q2")], keep_reasoning=True)
-    hidden = session.render(spec, engine, [*kept, Turn("user", "q2")])
+    model = session.open_model(str(gemma_path), ModelOptions(n_ctx=2048))
+    shown = model.render([*kept, Turn("user", "q2")], keep_reasoning=True)
+    hidden = model.render([*kept, Turn("user", "q2")])
     assert "secret steps" in shown.text and "secret steps" not in hidden.text

@@ -27,12 +27,12 @@ from ponder.catalog import Resolved
 from ponder.download import pending_pulls
 from ponder.history import History
 from ponder.paths import default_paths
+from ponder.session import ChatSettings
 from ponder.tui.app import PonderApp
 from ponder.tui.chat import ChatScreen
 from ponder.tui.dialogs import ConfirmScreen, TextPromptScreen
 from ponder.tui.models import ModelsScreen
 from ponder.tui.reply import ReplyView, UserTurn
-from ponder.tui.settings import ChatSettings
 from ponder.tui.welcome import WelcomeScreen
 from ponder.tui.widgets import ChatItem, ChatListView, PromptArea, StatusLine
 from scripted import R1_ANSWER, R1_REASONING, Script
@@ -325,7 +325,7 @@ async def test_settings_are_validated_saved_per_chat_and_used(r1_model: Path) ->
         dialog.query_one("#temperature").value = "0.5"  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is screen)
-        assert screen.settings.temperature == 0.5 and screen.settings.max_tokens == 20
+        assert screen.settings.get("temperature") == 0.5 and screen.settings.get("max_tokens") == 20
         await ask(pilot, screen, "short please")
         await wait_for(pilot, lambda: screen.live is None)
         (_, saved) = saved_messages(screen.chat_id)  # type: ignore[arg-type]

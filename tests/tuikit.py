@@ -44,4 +44,4 @@ def make_app(
     )
     if model_file is not None and session.store.find(model_name) is None:
         import_file(session.store, model_file, name=model_name, link=True)
-    return PonderApp(session, history, grammar=grammar, export_dir=export_dir)
+    return PonderApp(session, grammar=grammar, export_dir=export_dir)

@@ -22,11 +22,20 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
 from ponder.errors import CatalogError, ModelNotFoundError
+from ponder.sampling import CATALOG_OPTIONS
 
 _MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -67,16 +76,28 @@ class Architecture(BaseModel):
         return int(2 * self.layers * self.kv_heads * self.head_dim * bytes_per_element)
 
 
-class Sampling(BaseModel):
-    """Recommended sampler settings. The defaults are DeepSeek-R1's recommendation."""
+def _sampling_model() -> type[BaseModel]:
+    """The catalog's ``sampling`` table, built from :mod:`ponder.sampling`'s options, so a
+    bound is declared once: a catalog entry is held to the same limits as a flag."""
+    fields: dict[str, Any] = {
+        o.name: (
+            o.kind,
+            Field(default=o.default, ge=o.ge, gt=o.gt, le=o.le, description=o.help),
+        )
+        for o in CATALOG_OPTIONS
+    }
+    return create_model("Sampling", __config__=_MODEL_CONFIG, **fields)
 
-    model_config = _MODEL_CONFIG
 
-    temperature: float = Field(default=0.6, ge=0.0, le=2.0)
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
-    top_k: int = Field(default=0, ge=0, description="0 turns top-k off")
-    min_p: float = Field(default=0.0, ge=0.0, le=1.0, description="0 turns min-p off")
-    repeat_penalty: float = Field(default=1.0, gt=0.0, description="1.0 turns it off")
+if TYPE_CHECKING:
+
+    class Sampling(BaseModel):
+        """Recommended sampler settings (one attribute per catalog option)."""
+
+        def __getattr__(self, name: str) -> float: ...
+
+else:
+    Sampling = _sampling_model()
 
 
 class PromptPolicy(BaseModel):

@@ -26,10 +26,20 @@ from typing import Any, TextIO
 
 from ponder import __version__
 from ponder.catalog import load_catalog
-from ponder.config import load_settings
-from ponder.download import offline
 from ponder.errors import ExitCode, ModelLoadError, ModelNotFoundError, PonderError, UsageError
-from ponder.events import AnswerDelta, ChatEvent, Finished, ReasoningDelta, Started
+from ponder.events import (
+    AnswerDelta,
+    ChatEvent,
+    DownloadProgress,
+    Finished,
+    Notice,
+    OpenEvent,
+    Planned,
+    PullFinished,
+    PullStarted,
+    ReasoningDelta,
+    Started,
+)
 from ponder.hardware import (
     diagnose,
     fit_table,
@@ -42,14 +52,14 @@ from ponder.hardware import (
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.progress import ProgressPrinter
+from ponder.sampling import OPTIONS, Number
 from ponder.session import (
-    LoadOverrides,
-    ModelSpec,
-    NotInstalledError,
+    ModelOptions,
+    Reply,
     ReplyRequest,
-    ReplyState,
+    RunRequest,
     Session,
-    with_overrides,
+    open_session,
 )
 from ponder.units import decimal_size
 
@@ -258,13 +268,12 @@ def _cmd_chat_ui(args: argparse.Namespace) -> int:
     grammar = _read_text(grammar_file, "grammar") if grammar_file else None
     from ponder.tui.app import PonderApp
 
-    session, history = _services(need_history=True)
-    assert history is not None
+    session = open_session()
     try:
-        PonderApp(session, history, model=getattr(args, "model", None), grammar=grammar).run()
+        session.require_history()  # a broken history is one line here, not a crash later
+        PonderApp(session, model=getattr(args, "model", None), grammar=grammar).run()
     finally:
         session.close()
-        history.close()
     return ExitCode.OK
 
 
@@ -279,14 +288,6 @@ def _silence_stdout() -> None:
     """After a closed pipe (`ponder run ... | head`), stop Python's flush from failing."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-
-
-def _services(*, need_history: bool) -> tuple[Session, History | None]:
-    paths = default_paths()
-    settings = load_settings(paths)
-    catalog = load_catalog(paths.user_catalog)
-    history = History.open(paths.history_db) if need_history else None
-    return Session(settings=settings, paths=paths, catalog=catalog, history=history), history
 
 
 # -- run ---------------------------------------------------------------------------
@@ -319,88 +320,108 @@ def read_prompt(parts: Sequence[str], stdin: Any) -> str:
 def _cmd_run(args: argparse.Namespace) -> int:
     prompt = read_prompt(args.prompt, sys.stdin)
     grammar = _read_text(args.grammar, "grammar") if args.grammar else None
-    session, history = _services(
-        need_history=not args.no_save or args.cont or args.chat is not None
-    )
-    try:
-        settings = session.settings
-        save = settings.save_chats and not args.no_save
-        chat_id = args.chat
-        if args.cont:
-            chat_id = history.last_chat_id() if history else None
-            if chat_id is None:
-                raise UsageError("there is no earlier chat to continue", hint="drop -c")
-        if chat_id is not None and history is not None:
-            history.get_chat(chat_id)  # fail early with a clear message
-        spec = _resolve_or_pull(session, args)
-        overrides = LoadOverrides(
-            n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers
-        )
-        plan = session.plan(spec, overrides)
-        if args.verbose:
-            print(
-                f"ponder: {spec.name}: {spec.info.architecture}, {spec.info.n_layer} layers, "
-                f"trained context {spec.info.n_ctx_train:,}, template {spec.template_source}",
-                file=sys.stderr,
-            )
-            print(render_plan(plan), file=sys.stderr)
-        for warning in plan.warnings:
-            print(f"ponder: warning: {warning}", file=sys.stderr)
-        sampling = with_overrides(
-            spec.sampling,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            top_k=args.top_k,
-            min_p=args.min_p,
-            repeat_penalty=args.repeat_penalty,
-            seed=args.seed,
-            max_tokens=args.max_tokens,
+    overrides = _sampling_flags(args)
+    session = open_session()
+    request = RunRequest(
+        model=args.model,
+        reply=ReplyRequest(
+            prompt=prompt,
+            chat_id=args.chat,
+            system=args.system,
+            save=not args.no_save,
+            overrides=overrides,
             grammar=grammar,
-        )
-        mode = args.reasoning or settings.reasoning
+        ),
+        options=ModelOptions(
+            n_ctx=args.ctx,
+            n_threads=args.threads,
+            n_gpu_layers=args.gpu_layers,
+            chat_format=args.chat_format,
+            chat_template=args.chat_template,
+        ),
+        continue_last=args.cont,
+    )
+    mode = args.reasoning or session.settings.reasoning
+    observer = _OpenObserver(verbose=args.verbose)
+    try:
         with _cancel_on_sigint() as cancel:
-            engine = session.load(spec, plan, notice=_notice)
-            if cancel.is_set():
-                raise KeyboardInterrupt
-            request = ReplyRequest(prompt=prompt, system=args.system, chat_id=chat_id, save=save)
-            state = ReplyState()
-            events = session.reply(spec, engine, request, sampling, cancel=cancel, state=state)
+            try:
+                reply = session.run(request, on_event=observer, cancel=cancel)
+            finally:
+                observer.close()
             try:
                 if args.json:
-                    finished = _drain(events)
-                    _print_json(spec.name, state, finished)
+                    finished = reply.drain()
+                    _print_json(reply, finished)
                 elif args.jsonl:
-                    finished = _write_jsonl(events, sys.stdout)
+                    finished = _write_jsonl(reply, sys.stdout)
                 else:
-                    finished = _write_text(events, mode, sys.stdout, sys.stderr)
+                    finished = _write_text(reply, mode, sys.stdout, sys.stderr)
             finally:
                 # A closed pipe or a second Ctrl-C leaves the stream half-read: end it
                 # now, while the history is open, so the partial reply is recorded.
-                events.close()
+                reply.close()
         if finished.finish_reason == "interrupted":
             print("ponder: interrupted; the partial reply was saved", file=sys.stderr)
             return ExitCode.INTERRUPTED
         return ExitCode.OK
     finally:
         session.close()
-        if history is not None:
-            history.close()
 
 
-def _resolve_or_pull(session: Session, args: argparse.Namespace) -> ModelSpec:
-    """Like `ollama run`: a known model that is not installed is pulled first."""
-    try:
-        return session.resolve(
-            args.model, chat_format=args.chat_format, chat_template_file=args.chat_template
-        )
-    except NotInstalledError as missing:
-        if offline():
-            raise
-        print(f"ponder: {missing.message}; pulling it first", file=sys.stderr)
-        _pull(session, missing.ref, quiet=False)
-        return session.resolve(
-            args.model, chat_format=args.chat_format, chat_template_file=args.chat_template
-        )
+def _sampling_flags(args: argparse.Namespace) -> dict[str, Number | None]:
+    values: dict[str, Number | None] = {}
+    for opt in OPTIONS:
+        value = getattr(args, opt.name, None)
+        if value is not None:
+            try:
+                value = opt.check(value)
+            except ValueError as exc:
+                raise UsageError(f"{opt.flag}: {exc}") from None
+        values[opt.name] = value
+    return values
+
+
+class _OpenObserver:
+    """What `ponder run` prints while the model opens: the plan, warnings, a pull."""
+
+    def __init__(self, *, verbose: bool = False, quiet: bool = False) -> None:
+        self.verbose = verbose
+        self.quiet = quiet
+        self._printer: ProgressPrinter | None = None
+
+    def __call__(self, event: OpenEvent) -> None:
+        match event:
+            case Planned():
+                if self.verbose:
+                    print(f"ponder: {event.summary}", file=sys.stderr)
+                    print(event.plan, file=sys.stderr)
+                for warning in event.warnings:
+                    print(f"ponder: warning: {warning}", file=sys.stderr)
+            case PullStarted():
+                self._printer = ProgressPrinter(sys.stderr, quiet=self.quiet).__enter__()
+                self._printer.note(
+                    f"pulling {event.name}: {event.files} file(s), {decimal_size(event.size)}"
+                )
+            case DownloadProgress():
+                if self._printer is not None:
+                    self._printer.update(event)
+            case PullFinished():
+                self.close()
+                print(
+                    f"ponder: installed {event.name} ({decimal_size(event.size)}) in {event.where}",
+                    file=sys.stderr,
+                )
+            case Notice():
+                if self._printer is not None:
+                    self._printer.note(event.text)
+                else:
+                    print(f"ponder: {event.text}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._printer is not None:
+            self._printer.__exit__(None, None, None)
+            self._printer = None
 
 
 def _notice(text: str) -> None:
@@ -432,15 +453,6 @@ def _read_text(path: Path, what: str) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {what} file {path}: {exc}") from None
-
-
-def _drain(events: Iterator[ChatEvent]) -> Finished:
-    finished: Finished | None = None
-    for event in events:
-        if isinstance(event, Finished):
-            finished = event
-    assert finished is not None, "a reply always ends with Finished"
-    return finished
 
 
 def _write_text(events: Iterator[ChatEvent], mode: str, out: TextIO, err: TextIO) -> Finished:
@@ -526,12 +538,12 @@ def _write_jsonl(events: Iterator[ChatEvent], out: TextIO) -> Finished:
     return finished
 
 
-def _print_json(model: str, state: ReplyState, finished: Finished) -> None:
+def _print_json(reply: Reply, finished: Finished) -> None:
     document = {
-        "model": model,
-        "chat_id": state.chat_id,
-        "answer": "".join(state.answer),
-        "reasoning": "".join(state.reasoning),
+        "model": reply.model,
+        "chat_id": reply.chat_id,
+        "answer": reply.answer,
+        "reasoning": reply.reasoning,
         **_finish_fields(finished),
     }
     print(json.dumps(document, ensure_ascii=False, indent=2))
@@ -629,22 +641,22 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def _pull(session: Session, ref: str, *, quiet: bool) -> None:
-    plan = session.plan_pull(ref)
-    printer = ProgressPrinter(sys.stderr, quiet=quiet)
-    printer.note(f"pulling {plan.name}: {len(plan.files)} file(s), {decimal_size(plan.size)}")
-    with _cancel_on_sigint() as cancel, printer:
-        model = session.pull(plan, progress=printer.update, notice=printer.note, cancel=cancel)
-    printer.note(f"installed {model.name} ({decimal_size(model.size)}) in {session.store.root}")
+    observer = _OpenObserver(quiet=quiet)
+    try:
+        with _cancel_on_sigint() as cancel:
+            session.pull(ref, on_event=observer, cancel=cancel)
+    finally:
+        observer.close()
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
-    session, _ = _services(need_history=False)
+    session = open_session()
     _pull(session, args.model, quiet=args.quiet)
     return ExitCode.OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    session, _ = _services(need_history=False)
+    session = open_session()
     store = session.store
     rows: list[dict[str, Any]] = []
     for model in store.installed():
@@ -676,7 +688,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_rm(args: argparse.Namespace) -> int:
-    session, _ = _services(need_history=False)
+    session = open_session()
     name = session.store_name(args.model)
     model = session.store.find(name)
     if model is None:
@@ -696,7 +708,7 @@ def _cmd_rm(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    session, _ = _services(need_history=False)
+    session = open_session()
     model = session.import_model(args.path, name=args.name, link=args.link)
     where = "linked" if model.linked else "copied"
     print(f"imported {model.name} ({decimal_size(model.size)}, {where})", file=sys.stderr)
@@ -704,7 +716,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    session, _ = _services(need_history=False)
+    session = open_session()
     store = session.store
     if args.model:
         found = store.find(session.store_name(args.model))
@@ -731,7 +743,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    session, _ = _services(need_history=False)
+    session = open_session()
     hw = session.machine(os_gpus=True)
     findings = diagnose(hw)
     print(render_doctor(hw, findings))
@@ -739,7 +751,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    session, _ = _services(need_history=False)
+    session = open_session()
     hw = session.machine()
     if args.model:
         entry = session.default_quant(args.model)
@@ -757,7 +769,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_setup(args: argparse.Namespace) -> int:
-    session, _ = _services(need_history=False)
+    session = open_session()
     hw = session.machine(os_gpus=True)
     for finding in diagnose(hw):
         if finding.severity in ("error", "warning"):

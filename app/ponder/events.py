@@ -91,3 +91,40 @@ class DownloadProgress:
     done: int
     total: int | None
     bytes_per_s: float = 0.0
+
+
+# -- while a model is being opened ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should know while a model is opened (a pull first, a retry)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """How the model will load: a one-line summary, the plan as text, and its warnings."""
+
+    model: str
+    summary: str
+    plan: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PullStarted:
+    name: str
+    files: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PullFinished:
+    name: str
+    size: int
+    where: str
+
+
+OpenEvent = Notice | Planned | PullStarted | DownloadProgress | PullFinished

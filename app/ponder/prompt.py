@@ -24,6 +24,7 @@ from typing import Literal
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ponder.catalog import PromptPolicy
 from ponder.errors import UsageError
 from ponder.reasoning import strip_reasoning
 
@@ -36,15 +37,6 @@ THINK_OPEN = "<think>"
 class Turn:
     role: Role
     content: str
-
-
-@dataclass(frozen=True, slots=True)
-class PromptPolicy:
-    """How a model family wants its prompt built (from the catalog, or guessed)."""
-
-    system_prompt: bool = True  # False: fold the system text into the first user turn
-    think_prefill: str | None = None  # e.g. "<think>\n"; appended if the template lacks it
-    strip_reasoning_in_history: bool = True
 
 
 R1_POLICY = PromptPolicy(system_prompt=False, think_prefill="<think>\n")

@@ -20,12 +20,10 @@ from textual.binding import Binding
 
 from ponder import download
 from ponder.errors import Interrupted, PonderError
-from ponder.events import DownloadProgress
+from ponder.events import DownloadProgress, Notice, OpenEvent
 from ponder.hardware import Plan
-from ponder.history import History
-from ponder.session import LoadOverrides, ModelSpec, Session
+from ponder.session import LoadedModel, ModelOptions, ModelSpec, Session
 from ponder.tui.commands import PonderCommands
-from ponder.tui.format import placement
 from ponder.tui.messages import (
     DownloadEnded,
     DownloadProgressed,
@@ -76,7 +74,6 @@ class PonderApp(App[None]):
     def __init__(
         self,
         session: Session,
-        history: History,
         *,
         model: str | None = None,
         grammar: str | None = None,
@@ -84,12 +81,11 @@ class PonderApp(App[None]):
     ) -> None:
         super().__init__()
         self.session = session
-        self.history = history
+        self.history = session.require_history()
         self.grammar = grammar
         self.export_dir = export_dir or Path.cwd()
         self.wanted_model = model
-        self.spec: ModelSpec | None = None
-        self.plan: Plan | None = None
+        self.model: LoadedModel | None = None
         self.loading: str | None = None
         self.downloads: dict[str, DownloadState] = {}
         for pending in download.pending_pulls(session.store):
@@ -122,10 +118,16 @@ class PonderApp(App[None]):
     # -- the model ---------------------------------------------------------------
 
     @property
+    def spec(self) -> ModelSpec | None:
+        return self.model.spec if self.model is not None else None
+
+    @property
+    def plan(self) -> Plan | None:
+        return self.model.plan if self.model is not None else None
+
+    @property
     def placement(self) -> str:
-        if self.plan is None:
-            return ""
-        return placement(self.plan.n_gpu_layers, self.plan.n_layers_total)
+        return self.model.placement if self.model is not None else ""
 
     @property
     def generating(self) -> bool:
@@ -144,30 +146,32 @@ class PonderApp(App[None]):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def _load(self, name: str, n_ctx: int | None) -> None:
-        session = self.session
         try:
-            spec = session.resolve(name)
-            plan = session.plan(spec, LoadOverrides(n_ctx=n_ctx))
-            session.load(spec, plan, notice=self._noticed)
-            self.post_message(ModelLoaded(spec, plan))
+            loaded = self.session.open_model(
+                name, ModelOptions(n_ctx=n_ctx), on_event=self._opening
+            )
+            self.post_message(ModelLoaded(loaded))
         except PonderError as exc:
             self.post_message(ModelLoadFailed(name, exc))
         except Exception as exc:  # the UI shows it instead of crashing
             self.log.error(f"loading {name} failed: {exc!r}")
             self.post_message(ModelLoadFailed(name, PonderError(f"{type(exc).__name__}: {exc}")))
 
-    def _noticed(self, text: str) -> None:
-        self.post_message(ModelNoticed(text))
+    def _opening(self, event: OpenEvent) -> None:
+        if isinstance(event, Notice):
+            self.post_message(ModelNoticed(event.text))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
-        self.spec, self.plan, self.loading = message.spec, message.plan, None
-        self.session.store.touch(message.spec.name)
-        for warning in message.plan.warnings:
+        self.model, self.loading = message.model, None
+        self.session.store.touch(message.model.name)
+        for warning in message.model.warnings:
             self.notify(warning, severity="warning", timeout=8)
         self._refresh_chat()
 
     def on_model_load_failed(self, message: ModelLoadFailed) -> None:
         self.loading = None
+        if self.model is not None and self.session.current is not self.model:
+            self.model = None  # the old model was unloaded to make room for the new one
         self.notify_error(message.error, title=f"Could not load {message.name}")
         self._refresh_chat()
 
@@ -217,12 +221,14 @@ class PonderApp(App[None]):
             per_file: dict[str, int] = {}
             self.post_message(DownloadProgressed(name, DownloadProgress(name, 0, plan.size)))
 
-            def progress(event: DownloadProgress) -> None:
+            def progress(event: OpenEvent) -> None:
+                if not isinstance(event, DownloadProgress):
+                    return
                 per_file[event.filename] = event.done
                 total = DownloadProgress(name, sum(per_file.values()), plan.size, event.bytes_per_s)
                 self.post_message(DownloadProgressed(name, total))
 
-            session.pull(plan, progress=progress, cancel=state.cancel)
+            session.pull(plan, on_event=progress, cancel=state.cancel)
             self.post_message(DownloadEnded(name, installed=True))
         except Interrupted:
             self.post_message(DownloadEnded(name, installed=False))

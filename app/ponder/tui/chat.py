@@ -2,7 +2,7 @@
 
 A reply is generated in a thread worker that iterates :meth:`Session.reply`; it
 posts when the reply starts, finishes or fails. The text collects in the reply's
-:class:`ReplyState`, and while the reply streams the screen looks there
+:class:`~ponder.session.Reply`'s live text, and while the reply streams the screen looks there
 ``STREAM_FPS`` times a second and appends whatever has arrived to the panels' two
 ``MarkdownStream``s. Why not a message per token: measured with bench/bench_tui.py
 on 2 cores, posting each token cost the event loop 26-31 % of a core and cut the
@@ -28,13 +28,13 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, ListView, LoadingIndicator
 
 from ponder.errors import PonderError
-from ponder.events import Finished, Started
+from ponder.events import Finished
 from ponder.history import HistoryError
-from ponder.session import ReplyRequest, ReplyState, with_overrides
+from ponder.session import ChatSettings, LoadedModel, Reply, ReplyRequest
 from ponder.tui.dialogs import ConfirmScreen, TextPromptScreen
 from ponder.tui.messages import ReplyFailed, ReplyFinished, ReplyStarted
 from ponder.tui.reply import ReplyView, UserTurn
-from ponder.tui.settings import ChatSettings, SettingsScreen
+from ponder.tui.settings import SettingsScreen
 from ponder.tui.widgets import ChatListView, PromptArea, Sidebar, StatusLine
 
 if TYPE_CHECKING:
@@ -65,8 +65,7 @@ class ChatScreen(Screen[None]):
         self.ctx_used = 0
         self.tokens_per_s = 0.0
         self._last_prompt = ""
-        self._state: ReplyState | None = None
-        self._seen = (0, 0)
+        self._reply: Reply | None = None
         self._poll: Timer | None = None
         self._poll_due = 0.0
         self._frame_cost = 0.0
@@ -265,11 +264,14 @@ class ChatScreen(Screen[None]):
         if self.live is not None:
             self.notify("A reply is still streaming; Esc stops it.", severity="warning")
             return False
-        if app.spec is None:
-            if app.loading:
-                self.notify(f"{app.loading} is still loading…")
-            else:
-                self.notify("No model is loaded: F2 opens the model picker.", severity="warning")
+        if app.loading:
+            # A new model is on its way in; the old one takes no new reply meanwhile
+            # (the session refuses it too).
+            self.notify(f"{app.loading} is still loading…")
+            return False
+        model = app.model
+        if model is None:
+            self.notify("No model is loaded: F2 opens the model picker.", severity="warning")
             return False
         conversation = self.query_one("#conversation", VerticalScroll)
         reply = ReplyView(live=True)
@@ -279,21 +281,13 @@ class ChatScreen(Screen[None]):
         self.cancel, self.wrap_up = threading.Event(), threading.Event()
         self._last_prompt = prompt
         settings = self.settings
-        sampling = with_overrides(
-            app.spec.sampling,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            max_tokens=settings.max_tokens,
-            grammar=app.grammar,
-        )
         request = ReplyRequest(
             prompt=prompt,
-            system=settings.system_prompt if self.chat_id is None else None,
             chat_id=self.chat_id,
-            keep_reasoning=settings.keep_reasoning,
-            chat_settings=settings.to_saved(),
+            settings=settings,
+            grammar=app.grammar,
         )
-        self._generate(request, sampling, self.cancel, self.wrap_up)
+        self._generate(model, request, self.cancel, self.wrap_up)
         self.refresh_status()
         self.refresh_bindings()
         return True
@@ -301,24 +295,16 @@ class ChatScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="reply", exit_on_error=False)
     def _generate(
         self,
+        model: LoadedModel,
         request: ReplyRequest,
-        sampling: Any,
         cancel: threading.Event,
         wrap_up: threading.Event,
     ) -> None:
-        app = self.ponder
-        spec = app.spec
-        state = ReplyState()
         try:
-            assert spec is not None and app.plan is not None
-            engine = app.session.load(spec, app.plan)
-            events = app.session.reply(
-                spec, engine, request, sampling, cancel=cancel, wrap_up=wrap_up, state=state
-            )
-            for event in events:
-                if isinstance(event, Started):
-                    self.post_message(ReplyStarted(state.chat_id, state.message_id, state))
-                elif isinstance(event, Finished):
+            reply = model.reply(request, cancel=cancel, wrap_up=wrap_up)
+            self.post_message(ReplyStarted(reply))
+            for event in reply:
+                if isinstance(event, Finished):
                     self.post_message(ReplyFinished(event))
         except PonderError as exc:
             self.post_message(ReplyFailed(exc))
@@ -326,27 +312,21 @@ class ChatScreen(Screen[None]):
             self.post_message(ReplyFailed(PonderError(f"{type(exc).__name__}: {exc}")))
 
     async def on_reply_started(self, message: ReplyStarted) -> None:
-        self._state = message.state
-        self._seen = (0, 0)
+        self._reply = message.reply
         self._frame_cost = 0.0
         self._schedule_update(1 / STREAM_FPS)
-        if self.chat_id is None and message.chat_id is not None:
-            self.chat_id = message.chat_id
+        if self.chat_id is None and message.reply.chat_id is not None:
+            self.chat_id = message.reply.chat_id
             await self.reload_chats()
 
     async def _catch_up(self) -> None:
         """Show what the worker has added to the reply since the last look."""
-        state, live = self._state, self.live
-        if state is None or live is None:
+        reply, live = self._reply, self.live
+        if reply is None or live is None:
             return
-        # The worker only appends; slicing up to a length read now is a consistent view.
-        n_reasoning, n_answer = len(state.reasoning), len(state.answer)
-        seen_reasoning, seen_answer = self._seen
-        reasoning = "".join(state.reasoning[seen_reasoning:n_reasoning])
-        answer = "".join(state.answer[seen_answer:n_answer])
-        self._seen = (n_reasoning, n_answer)
+        new = reply.live.look()
         was_thinking = live.thinking
-        await live.add(reasoning, answer, state.reasoning_tokens, state.answer_tokens)
+        await live.add(new.reasoning, new.answer, new.reasoning_tokens, new.answer_tokens)
         if was_thinking != live.thinking:
             self.refresh_status()
 
@@ -354,7 +334,7 @@ class ChatScreen(Screen[None]):
         finished = message.finished
         self._stop_polling()
         await self._catch_up()
-        self._state = None
+        self._reply = None
         if self.live is not None:
             await self.live.finish(finished)
         self.live = self.cancel = self.wrap_up = None
@@ -381,7 +361,7 @@ class ChatScreen(Screen[None]):
         late = max(0.0, time.monotonic() - self._poll_due)
         self._frame_cost = 0.7 * self._frame_cost + 0.3 * late
         await self._catch_up()
-        if self._state is not None:
+        if self._reply is not None:
             delay = min(SLOWEST_UPDATE_S, max(1 / STREAM_FPS, 2 * self._frame_cost))
             self._schedule_update(delay)
 
@@ -393,7 +373,7 @@ class ChatScreen(Screen[None]):
     async def on_reply_failed(self, message: ReplyFailed) -> None:
         self._stop_polling()
         await self._catch_up()
-        self._state = None
+        self._reply = None
         if self.live is not None:
             reply, self.live = self.live, None
             if reply.answer_text or reply.reasoning_text:
@@ -460,19 +440,12 @@ class ChatScreen(Screen[None]):
 
     def defaults(self) -> ChatSettings:
         """The catalog's recommended settings for the loaded model."""
-        app = self.ponder
-        if app.spec is None:
-            return ChatSettings()
-        sampling = app.spec.sampling
-        return ChatSettings(
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            n_ctx=app.plan.n_ctx if app.plan else None,
-        )
+        model = self.ponder.model
+        return model.recommended() if model is not None else ChatSettings()
 
     def action_settings(self) -> None:
         app = self.ponder
-        folds = app.spec is not None and not app.spec.policy.system_prompt
+        folds = app.model is not None and not app.model.takes_system_prompt
 
         def done(result: ChatSettings | None) -> None:
             if result is None:

@@ -2,7 +2,7 @@
 
 Download progress may replace an earlier message of its kind still waiting in the
 queue, so a backlog collapses instead of growing. A reply's text does not travel in
-messages at all: the chat screen reads it from the reply's state (see chat.py).
+messages at all: the chat screen reads it from the reply's live text (see chat.py).
 """
 
 from __future__ import annotations
@@ -11,15 +11,13 @@ from textual.message import Message
 
 from ponder.errors import PonderError
 from ponder.events import DownloadProgress, Finished
-from ponder.hardware import Plan
-from ponder.session import ModelSpec, ReplyState
+from ponder.session import LoadedModel, Reply
 
 
 class ModelLoaded(Message):
-    def __init__(self, spec: ModelSpec, plan: Plan) -> None:
+    def __init__(self, model: LoadedModel) -> None:
         super().__init__()
-        self.spec = spec
-        self.plan = plan
+        self.model = model
 
 
 class ModelLoadFailed(Message):
@@ -38,11 +36,9 @@ class ModelNoticed(Message):
 
 
 class ReplyStarted(Message):
-    def __init__(self, chat_id: int | None, message_id: int | None, state: ReplyState) -> None:
+    def __init__(self, reply: Reply) -> None:
         super().__init__()
-        self.chat_id = chat_id
-        self.message_id = message_id
-        self.state = state
+        self.reply = reply
 
 
 class ReplyFinished(Message):

@@ -7,8 +7,6 @@ wrong one is named next to its field; nothing is saved until all are right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,50 +14,18 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Switch, TextArea
 
-MIN_CTX = 512
+from ponder.sampling import CHAT_OPTIONS, MIN_CTX, Number
+from ponder.session import ChatSettings
+
+CTX_FIELD = "n_ctx"
 
 
-@dataclass(frozen=True)
-class ChatSettings:
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    n_ctx: int | None = None
-    system_prompt: str | None = None
-    keep_reasoning: bool = False
+def _fields() -> list[tuple[str, str, str]]:
+    """(id, label, hint) of each number field: the chat's sampling options, then the context."""
+    rows = [(o.name, o.label, o.off_note or o.range_text) for o in CHAT_OPTIONS]
+    rows.append((CTX_FIELD, "Context size", f"tokens, at least {MIN_CTX}"))
+    return rows
 
-    def to_saved(self) -> dict[str, object]:
-        """The history's settings column (the system prompt has a column of its own)."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name != "system_prompt" and getattr(self, f.name) not in (None, False)
-        }
-
-    @classmethod
-    def from_saved(cls, data: dict[str, object], system_prompt: str | None) -> ChatSettings:
-        def number(key: str, kind: type) -> float | int | None:
-            value = data.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return kind(value)  # type: ignore[no-any-return]
-            return None
-
-        return cls(
-            temperature=number("temperature", float),
-            top_p=number("top_p", float),
-            max_tokens=number("max_tokens", int),  # type: ignore[arg-type]
-            n_ctx=number("n_ctx", int),  # type: ignore[arg-type]
-            system_prompt=system_prompt,
-            keep_reasoning=data.get("keep_reasoning") is True,
-        )
-
-
-_FIELDS = (
-    ("temperature", "Temperature", "0 – 2"),
-    ("top_p", "Top p", "0 – 1"),
-    ("max_tokens", "Max tokens", "empty: until the model stops"),
-    ("n_ctx", "Context size", f"tokens, at least {MIN_CTX}"),
-)
 
 R1_NOTE = (
     "R1 distills were trained without a system prompt, so Ponder folds this text into "
@@ -81,9 +47,9 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog settings"):
             yield Label("Settings for this chat", classes="dialog-title")
-            for name, label, hint in _FIELDS:
-                value = getattr(self.current, name)
-                default = getattr(self.defaults, name)
+            for name, label, hint in _fields():
+                value = _value(self.current, name)
+                default = _value(self.defaults, name)
                 placeholder = f"default {default}" if default is not None else hint
                 with Horizontal(classes="field"):
                     yield Label(label, classes="field-label")
@@ -108,24 +74,24 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        values: dict[str, float | int | None] = {}
+        values: dict[str, Number] = {}
         ok = True
-        for name, label, _hint in _FIELDS:
+        for name, label, _hint in _fields():
             text = self.query_one(f"#{name}", Input).value.strip()
             error = self.query_one(f"#{name}-error", Static)
             value, problem = _parse(name, text)
             error.update(f"{label}: {problem}" if problem else "")
             ok = ok and problem is None
-            values[name] = value
+            if value is not None:
+                values[name] = value
         if not ok:
             return
         system = self.query_one("#system_prompt", TextArea).text.strip() or None
+        n_ctx = values.pop(CTX_FIELD, None)
         self.dismiss(
             ChatSettings(
-                temperature=values["temperature"],
-                top_p=values["top_p"],
-                max_tokens=values["max_tokens"],  # type: ignore[arg-type]
-                n_ctx=values["n_ctx"],  # type: ignore[arg-type]
+                sampling=values,
+                n_ctx=int(n_ctx) if n_ctx is not None else None,
                 system_prompt=system,
                 keep_reasoning=self.query_one("#keep_reasoning", Switch).value,
             )
@@ -136,21 +102,27 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
         self.dismiss(None)
 
 
-def _parse(name: str, text: str) -> tuple[float | int | None, str | None]:
+def _value(settings: ChatSettings, name: str) -> Number | None:
+    return settings.n_ctx if name == CTX_FIELD else settings.get(name)
+
+
+def _parse(name: str, text: str) -> tuple[Number | None, str | None]:
     """The value of one field, or why it is wrong. Empty means the default."""
     if not text:
         return None, None
+    if name == CTX_FIELD:
+        if not text.isdigit():
+            return None, f"“{text}” is not a whole number"
+        if int(text) < MIN_CTX:
+            return None, f"use at least {MIN_CTX} tokens"
+        return int(text), None
+    option = next(o for o in CHAT_OPTIONS if o.name == name)
     try:
-        value: float | int = float(text) if name in ("temperature", "top_p") else int(text)
+        number: Number = int(text) if option.kind is int else float(text)
     except ValueError:
-        kind = "a number" if name in ("temperature", "top_p") else "a whole number"
+        kind = "a whole number" if option.kind is int else "a number"
         return None, f"“{text}” is not {kind}"
-    if name == "temperature" and not 0 <= value <= 2:
-        return None, "use a value from 0 to 2 (R1 models: 0.5 – 0.7)"
-    if name == "top_p" and not 0 < value <= 1:
-        return None, "use a value above 0 and at most 1"
-    if name == "max_tokens" and value < 1:
-        return None, "use at least 1, or leave it empty"
-    if name == "n_ctx" and value < MIN_CTX:
-        return None, f"use at least {MIN_CTX} tokens"
-    return value, None
+    try:
+        return option.check(number), None
+    except ValueError:
+        return None, option.advice()

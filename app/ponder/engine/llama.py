@@ -1,4 +1,4 @@
-"""The llama.cpp engine: the only module that imports ``llama_cpp``.
+"""The llama.cpp engine: with the device probe, the only code that imports ``llama_cpp``.
 
 Why a loop of our own rather than ``create_completion(stream=True)``: that call
 re-detokenizes the whole completion for every token, which is O(n²) over an R1
@@ -28,13 +28,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any
 
-from ponder.errors import ContextOverflowError, ModelLoadError, UsageError
-from ponder.events import FinishReason
+from ponder.engine.base import GenerationStats, Injector, LoadParams, check_prompt_fits
+from ponder.errors import ModelLoadError, UsageError
 from ponder.gguf_info import GGUFInfo
+from ponder.sampling import SamplingParams
 
 log = logging.getLogger("ponder.llama")
 
@@ -78,80 +78,6 @@ def _install_log_callback() -> None:
 
         _log_callback_ref = _on_log  # keep the C callback alive
         llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
-
-
-@dataclass(frozen=True, slots=True)
-class LoadParams:
-    """How to load a model: always set from a plan, never llama-cpp-python's defaults."""
-
-    n_ctx: int
-    n_gpu_layers: int = 0
-    n_threads: int | None = None
-    n_threads_batch: int | None = None
-    n_batch: int = 512
-    flash_attn: bool = True
-    use_mmap: bool = True
-    use_mlock: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SamplingParams:
-    temperature: float = 0.6
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.0
-    repeat_penalty: float = 1.0
-    seed: int | None = None
-    max_tokens: int | None = None
-    grammar: str | None = None  # GBNF text
-    ignore_eos: bool = False  # keep going past end-of-generation (benchmarks), like --ignore-eos
-
-
-@dataclass(slots=True)
-class GenerationStats:
-    """Filled in while a generation runs; final once its iterator is exhausted."""
-
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: FinishReason = "stop"
-    prompt_eval_s: float = 0.0
-    decode_s: float = 0.0
-    started_at: float = field(default_factory=time.monotonic)
-
-
-class Engine(Protocol):
-    """What the session needs from an engine; a remote engine will satisfy it too."""
-
-    @property
-    def n_ctx(self) -> int: ...
-
-    def tokenize(self, text: str, *, add_bos: bool) -> list[int]: ...
-
-    def generate(
-        self,
-        prompt_tokens: Sequence[int],
-        sampling: SamplingParams,
-        stats: GenerationStats,
-        cancel: threading.Event | None = None,
-        inject: Injector | None = None,
-    ) -> Iterator[str]: ...
-
-    @property
-    def bos_text(self) -> str: ...
-
-    @property
-    def add_bos(self) -> bool: ...
-
-    @property
-    def load_s(self) -> float: ...
-
-    def close(self) -> None: ...
-
-
-# Asked after every token: text to put into the context now, as if the model had
-# written it (the TUI's "wrap up" closes the thinking with "</think>"), or None.
-Injector = Callable[[], str | None]
 
 
 class LlamaEngine:
@@ -373,15 +299,6 @@ class LlamaEngine:
 
     def close(self) -> None:
         self._llama.close()
-
-
-def check_prompt_fits(n_prompt: int, n_ctx: int) -> None:
-    """Refuse a prompt that leaves no room in the context for even one token."""
-    if n_prompt >= n_ctx:
-        raise ContextOverflowError(
-            f"the prompt is {n_prompt:,} tokens but the context holds {n_ctx:,}",
-            hint="shorten the prompt, start a new chat, or raise --ctx",
-        )
 
 
 def _token_to_piece(vocab: Any, token: int, *, special: bool = False) -> bytes:

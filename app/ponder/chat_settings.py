@@ -1,0 +1,78 @@
+"""A chat's own settings: sampling overrides, context size, system prompt, kept reasoning.
+
+They are kept with the chat in the history, and both front ends honour them: the
+chat UI's settings form edits them, and ``ponder run --chat ID`` or ``-c`` continues
+a chat with them (flags given on the command line win). An empty value means "the
+model's recommended value", so a chat follows its model's catalog entry until the
+user sets something. Which sampling options a chat may set comes from
+:mod:`ponder.sampling`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from ponder.sampling import CHAT_OPTIONS, MIN_CTX, Number, check_overrides
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    sampling: Mapping[str, Number] = field(default_factory=dict)  # option name -> value
+    n_ctx: int | None = None
+    system_prompt: str | None = None
+    keep_reasoning: bool = False
+
+    def __post_init__(self) -> None:
+        allowed = {o.name for o in CHAT_OPTIONS}
+        unknown = set(self.sampling) - allowed
+        if unknown:
+            raise ValueError(f"{sorted(unknown)[0]} is not a per-chat setting")
+        object.__setattr__(self, "sampling", check_overrides(self.sampling))
+        if self.n_ctx is not None and self.n_ctx < MIN_CTX:
+            raise ValueError(f"the context size must be at least {MIN_CTX}, not {self.n_ctx}")
+
+    def get(self, name: str) -> Number | None:
+        return self.sampling.get(name)
+
+    def over(self, base: ChatSettings) -> ChatSettings:
+        """These settings, with ``base``'s filling what these leave empty."""
+        return ChatSettings(
+            sampling={**base.sampling, **self.sampling},
+            n_ctx=self.n_ctx if self.n_ctx is not None else base.n_ctx,
+            system_prompt=self.system_prompt if self.system_prompt else base.system_prompt,
+            keep_reasoning=self.keep_reasoning or base.keep_reasoning,
+        )
+
+    def with_values(self, **changes: object) -> ChatSettings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_saved(self) -> dict[str, object]:
+        """The history's settings column (the system prompt has a column of its own)."""
+        saved: dict[str, object] = dict(self.sampling)
+        if self.n_ctx is not None:
+            saved["n_ctx"] = self.n_ctx
+        if self.keep_reasoning:
+            saved["keep_reasoning"] = True
+        return saved
+
+    @classmethod
+    def from_saved(cls, data: Mapping[str, object], system_prompt: str | None) -> ChatSettings:
+        """Settings read back from the history; a value that is no longer valid is dropped."""
+        sampling: dict[str, Number] = {}
+        for opt in CHAT_OPTIONS:
+            value = data.get(opt.name)
+            if value is None:
+                continue
+            try:
+                sampling[opt.name] = opt.check(value)
+            except ValueError:
+                continue
+        n_ctx = data.get("n_ctx")
+        valid_ctx = isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx >= MIN_CTX
+        return cls(
+            sampling=sampling,
+            n_ctx=n_ctx if valid_ctx else None,  # type: ignore[arg-type]
+            system_prompt=system_prompt,
+            keep_reasoning=data.get("keep_reasoning") is True,
+        )

@@ -1,0 +1,38 @@
+"""The core both front ends call: open a model, reply, and reach models, chats and pulls.
+
+* :mod:`.spec` — what a model reference names and how to prompt it (:class:`ModelSpec`).
+* :mod:`.core` — :class:`Session`: the services and the whole operations on them.
+* :mod:`.loaded` — :class:`LoadedModel` and its :meth:`~LoadedModel.reply` use case.
+* :mod:`.reply` — :class:`Reply`: the typed events of one reply and its live text.
+* :mod:`.machine` — this machine's reports: doctor, fit, the recommendation.
+* :mod:`.factory` — :func:`open_session`, the session over the user's own files.
+
+Front ends import from here and from the basics (events, errors, units, paths,
+config, sampling, chat settings), never from the services below.
+"""
+
+from ponder.chat_settings import ChatSettings
+from ponder.session.core import LoadOverrides, ModelOptions, OnEvent, RunRequest, Session
+from ponder.session.factory import open_session
+from ponder.session.loaded import LoadedModel, ReplyRequest, chat_turns
+from ponder.session.reply import WRAP_UP_TEXT, LiveText, LiveUpdate, Reply
+from ponder.session.spec import ModelSpec, NotInstalledError
+
+__all__ = [
+    "WRAP_UP_TEXT",
+    "ChatSettings",
+    "LiveText",
+    "LiveUpdate",
+    "LoadOverrides",
+    "LoadedModel",
+    "ModelOptions",
+    "ModelSpec",
+    "NotInstalledError",
+    "OnEvent",
+    "Reply",
+    "ReplyRequest",
+    "RunRequest",
+    "Session",
+    "chat_turns",
+    "open_session",
+]

@@ -1,0 +1,410 @@
+"""The session: the one object both front ends talk to.
+
+A :class:`Session` owns the services (catalog, model store, Hub client, history,
+this machine's profile) and offers whole operations on them: open a model (resolve,
+plan, pull if asked, load, step down after an out-of-memory failure), run one
+prompt from the command line, and reach models, chats and pulls. Front ends pass
+what the user asked for in once and get typed events and results back; they never
+assemble engines, stores or the history.
+
+One model is loaded at a time. Opening another first retires the current one (no
+new reply may start on it, and one that streams is waited for), then closes it,
+so two threads never drive one engine and two models never share the memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ponder import devices, download, gguf_info, hardware
+from ponder.catalog import Catalog, Resolved
+from ponder.chat_settings import ChatSettings
+from ponder.config import Settings, models_dir
+from ponder.engine import EngineLoader, LlamaEngine, LoadParams
+from ponder.errors import Interrupted, ModelLoadError, UsageError
+from ponder.events import Notice, OpenEvent, Planned, PullFinished, PullStarted
+from ponder.history import History
+from ponder.paths import Paths
+from ponder.session.loaded import LoadedModel, ReplyRequest
+from ponder.session.reply import Reply
+from ponder.session.spec import ModelSpec, NotInstalledError, Resolver
+from ponder.store import InstalledModel, Store
+
+OnEvent = Callable[[OpenEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOptions:
+    """How to open a model; every None is planned for this machine or taken from the GGUF."""
+
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    n_gpu_layers: int | None = None
+    chat_format: str | None = None  # a built-in template instead of the GGUF's
+    chat_template: Path | None = None  # a Jinja template file instead of the GGUF's
+
+
+# The name the planner's tests and older callers know these options by.
+LoadOverrides = ModelOptions
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """Everything ``ponder run`` asks for, in one piece."""
+
+    model: str
+    reply: ReplyRequest
+    options: ModelOptions = ModelOptions()
+    continue_last: bool = False  # -c: continue the most recent chat
+    pull_missing: bool = True  # like `ollama run`: a known model not yet here is pulled
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        paths: Paths,
+        catalog: Catalog,
+        history: History | None = None,
+        history_path: Path | None = None,
+        load_engine: EngineLoader = LlamaEngine.load,
+        hub: download.Hub | None = None,
+        hardware_profile: hardware.HardwareProfile | None = None,
+    ) -> None:
+        """``history_path`` opens the history on first use (a ``--no-save`` run never
+        does); ``hardware_profile`` stands in for probing this machine (recorded
+        machines in tests and screenshots), else the machine is probed on first use."""
+        self.settings = settings
+        self.paths = paths
+        self.catalog = catalog
+        self.store = Store(models_dir(settings, paths))
+        self.hub = hub or download.Hub()
+        self.resolver = Resolver(catalog, self.store)
+        self._history = history
+        self._history_path = history_path
+        self._owns_history = False
+        self._load_engine = load_engine
+        self._hardware = hardware_profile
+        self._fixed_hardware = hardware_profile is not None
+        self._open_lock = threading.Lock()  # one model opens at a time
+        self._current: LoadedModel | None = None
+        self._current_key: tuple[Path, LoadParams, str, str] | None = None
+
+    # -- services ------------------------------------------------------------------
+
+    @property
+    def history(self) -> History | None:
+        if self._history is None and self._history_path is not None:
+            self._history = History.open(self._history_path)
+            self._owns_history = True
+        return self._history
+
+    def require_history(self) -> History:
+        history = self.history
+        if history is None:
+            raise UsageError("chat history is turned off", hint="drop --no-save")
+        return history
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The loaded model, if any."""
+        return self._current
+
+    def machine(self, *, os_gpus: bool = False) -> hardware.HardwareProfile:
+        """This machine as the installed llama.cpp sees it (probed once per session).
+
+        ``os_gpus`` also asks the OS (nvidia-smi, sysfs, ...) for GPUs llama.cpp cannot
+        use, which `ponder doctor` reports; loading a model does not need it.
+        """
+        if os_gpus and not self._fixed_hardware:
+            return hardware.probe(_probes(), os_gpus=True)
+        if self._hardware is None:
+            self._hardware = hardware.probe(_probes(), os_gpus=False)
+        return self._hardware
+
+    # -- models ----------------------------------------------------------------------
+
+    def resolve(
+        self,
+        ref: str,
+        *,
+        chat_format: str | None = None,
+        chat_template_file: Path | None = None,
+    ) -> ModelSpec:
+        """A catalog reference or a path to a GGUF file, inspected but not loaded."""
+        return self.resolver.resolve(
+            ref, chat_format=chat_format, chat_template_file=chat_template_file
+        )
+
+    def store_name(self, ref: str) -> str:
+        return self.resolver.store_name(ref)
+
+    def plan(self, spec: ModelSpec, options: ModelOptions = ModelOptions()) -> hardware.Plan:
+        """How to load ``spec`` here: the planner, the user's options, what worked before."""
+        hw = self.machine()
+        remembered = self._load_memory().recall(_model_key(spec), hw.fingerprint)
+        plan = hardware.plan(
+            hardware.ModelFacts.from_gguf(spec.info),
+            hw,
+            hardware.Overrides(
+                n_gpu_layers=options.n_gpu_layers,
+                n_ctx=options.n_ctx,
+                n_threads=options.n_threads or self.settings.threads,
+                remembered=remembered,
+            ),
+        )
+        if plan.verdict == "too_big":
+            reason = plan.warnings[0] if plan.warnings else f"{spec.name} does not fit here"
+            raise ModelLoadError(reason, hint="`ponder fit` shows what fits this machine")
+        return plan
+
+    def open_model(
+        self,
+        ref: str,
+        options: ModelOptions = ModelOptions(),
+        *,
+        on_event: OnEvent | None = None,
+        pull_missing: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> LoadedModel:
+        """Resolve, plan and load ``ref``; the loaded model, ready for replies.
+
+        With ``pull_missing`` a known model that is not downloaded is pulled first
+        (unless offline). The same model with the same settings is not loaded twice.
+        When llama.cpp runs out of memory the plan steps down (fewer GPU layers, then
+        a smaller context) and loading is tried again; what worked is remembered per
+        model and machine. ``on_event`` hears the plan, notices and pull progress.
+        """
+        emit = on_event or (lambda event: None)
+        with self._open_lock:
+            spec = self._resolve_or_pull(ref, options, emit, pull_missing, cancel)
+            plan = self.plan(spec, options)
+            emit(Planned(spec.name, spec.summary(), hardware.render_plan(plan), plan.warnings))
+            key = (spec.path, load_params(plan), spec.template, spec.template_source)
+            current = self._current
+            if current is not None and self._current_key == key:
+                return current
+            if current is not None:
+                current.retire(f"{current.name} is being replaced by {spec.name}")
+                self._close_current()
+            if cancel is not None and cancel.is_set():
+                raise Interrupted("interrupted before the model loaded")
+            loaded = self._load(spec, plan, emit)
+            self._current, self._current_key = loaded, key
+            return loaded
+
+    def _resolve_or_pull(
+        self,
+        ref: str,
+        options: ModelOptions,
+        emit: OnEvent,
+        pull_missing: bool,
+        cancel: threading.Event | None,
+    ) -> ModelSpec:
+        def resolve(name: str) -> ModelSpec:
+            return self.resolve(
+                name, chat_format=options.chat_format, chat_template_file=options.chat_template
+            )
+
+        try:
+            return resolve(ref)
+        except NotInstalledError as missing:
+            if not pull_missing or download.offline():
+                raise
+            emit(Notice(f"{missing.message}; pulling it first"))
+            installed = self.pull(missing.ref, on_event=emit, cancel=cancel)
+            # By the name it was installed under: the quant pulled for this machine may
+            # not be the catalog's default that the reference names.
+            return resolve(installed.name)
+
+    def _load(self, spec: ModelSpec, plan: hardware.Plan, emit: OnEvent) -> LoadedModel:
+        current, stepped = plan, False
+        while True:
+            try:
+                engine = self._load_engine(spec.info, load_params(current))
+                break
+            except ModelLoadError as failure:
+                smaller = _after_oom(failure, current, spec, self.machine())
+                if smaller is None:
+                    raise
+                emit(
+                    Notice(
+                        f"{failure.message}; retrying with {smaller.n_gpu_layers} GPU layers "
+                        f"and a {smaller.n_ctx:,}-token context"
+                    )
+                )
+                current, stepped = smaller, True
+        self._load_memory().remember(
+            _model_key(spec),
+            self.machine().fingerprint,
+            current.working_settings(after_oom=stepped),
+        )
+        return LoadedModel(spec, current, engine, lambda: self.history)
+
+    def _load_memory(self) -> hardware.LoadMemory:
+        return hardware.LoadMemory(self.paths.data_dir / "load_settings.json")
+
+    def _close_current(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+            self._current_key = None
+
+    def close(self) -> None:
+        """Unload the model and close the history this session opened."""
+        with self._open_lock:
+            self._close_current()
+        if self._owns_history and self._history is not None:
+            self._history.close()
+            self._history = None
+
+    # -- the headless run ------------------------------------------------------------
+
+    def run(
+        self,
+        request: RunRequest,
+        *,
+        on_event: OnEvent | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Reply:
+        """``ponder run``: pick the chat, open the model with the chat's settings, start
+        the reply. The chat is checked before anything loads, so a wrong id fails fast."""
+        reply = request.reply
+        chat_id = reply.chat_id
+        if request.continue_last:
+            chat_id = self.require_history().last_chat_id()
+            if chat_id is None:
+                raise UsageError("there is no earlier chat to continue", hint="drop -c")
+        options = request.options
+        if chat_id is not None:
+            chat = self.require_history().get_chat(chat_id)
+            saved = ChatSettings.from_saved(chat.settings, chat.system_prompt)
+            if options.n_ctx is None and saved.n_ctx is not None:
+                options = ModelOptions(
+                    n_ctx=saved.n_ctx,
+                    n_threads=options.n_threads,
+                    n_gpu_layers=options.n_gpu_layers,
+                    chat_format=options.chat_format,
+                    chat_template=options.chat_template,
+                )
+        save = reply.save and self.settings.save_chats
+        loaded = self.open_model(
+            request.model,
+            options,
+            on_event=on_event,
+            pull_missing=request.pull_missing,
+            cancel=cancel,
+        )
+        if cancel is not None and cancel.is_set():
+            raise Interrupted("interrupted before the reply started")
+        return loaded.reply(
+            ReplyRequest(
+                prompt=reply.prompt,
+                chat_id=chat_id,
+                system=reply.system,
+                save=save,
+                settings=reply.settings,
+                overrides=reply.overrides,
+                grammar=reply.grammar,
+            ),
+            cancel=cancel,
+        )
+
+    # -- pulls and the store ---------------------------------------------------------
+
+    def plan_pull(self, ref: str) -> download.PullPlan:
+        """What `ponder pull REF` would fetch: asks the Hub for sizes and hashes."""
+        if ref.lower().startswith("hf:"):
+            return download.plan_hf(self.hub, ref)
+        entry = self.default_quant(ref)
+        quant = entry.quant
+        return download.plan_files(
+            self.hub,
+            name=entry.display_ref,
+            repo=quant.repo,
+            revision=quant.revision,
+            paths=quant.files,
+            expected_sha256=quant.sha256 or [],
+            catalog_id=entry.model.id,
+            quant=quant.quant,
+        )
+
+    def default_quant(self, ref: str) -> Resolved:
+        """``ref`` with its quant: the one named after ``@``, else the best for this machine
+        (the most precise that runs fully on the GPU, else one that fits at all)."""
+        entry = self.catalog.resolve(ref)
+        if "@" in ref:
+            return entry
+        best = hardware.best_quant(entry.model, self.machine())
+        return self.catalog.resolve(ref, preferred_quant=best.quant if best else None)
+
+    def pull(
+        self,
+        ref_or_plan: str | download.PullPlan,
+        *,
+        on_event: OnEvent | None = None,
+        cancel: threading.Event | None = None,
+    ) -> InstalledModel:
+        """Download a model into the store (resumable, verified); events tell the progress."""
+        emit = on_event or (lambda event: None)
+        plan = self.plan_pull(ref_or_plan) if isinstance(ref_or_plan, str) else ref_or_plan
+        emit(PullStarted(plan.name, len(plan.files), plan.size))
+        model = download.pull(
+            plan,
+            self.store,
+            hub=self.hub,
+            progress=emit,
+            notice=lambda text: emit(Notice(text)),
+            cancel=cancel,
+        )
+        emit(PullFinished(model.name, model.size, str(self.store.root)))
+        return model
+
+    def import_model(
+        self, source: Path, *, name: str | None = None, link: bool = False
+    ) -> InstalledModel:
+        """Register a local GGUF: checked as GGUF first, then copied into the store
+        (hashed on the way) or, with ``link``, left where it is."""
+        from ponder.store import import_file
+
+        source = source.expanduser()
+        if source.is_file():
+            gguf_info.inspect(source)  # a file that is not a GGUF is refused with the reason
+        return import_file(self.store, source, name=name or source.stem, link=link)
+
+
+def load_params(plan: hardware.Plan) -> LoadParams:
+    return LoadParams(
+        n_ctx=plan.n_ctx,
+        n_gpu_layers=plan.n_gpu_layers,
+        n_threads=plan.n_threads,
+        n_threads_batch=plan.n_threads_batch,
+        n_batch=plan.n_batch,
+        flash_attn=plan.flash_attn,
+        use_mmap=plan.use_mmap,
+        use_mlock=plan.use_mlock,
+    )
+
+
+def _probes() -> hardware.Probes:
+    return hardware.Probes(ggml_devices=devices.ggml_devices, system_info=devices.system_info)
+
+
+def _model_key(spec: ModelSpec) -> str:
+    return hardware.model_key(spec.path.name, spec.info.file_size)
+
+
+OOM_WORDS = ("memory", "alloc")
+
+
+def _after_oom(
+    failure: ModelLoadError, plan: hardware.Plan, spec: ModelSpec, hw: hardware.HardwareProfile
+) -> hardware.Plan | None:
+    """The next smaller plan when llama.cpp ran out of memory; None for other failures."""
+    if not any(word in failure.message.lower() for word in OOM_WORDS):
+        return None
+    return hardware.step_down(plan, hardware.ModelFacts.from_gguf(spec.info), hw)

@@ -1,0 +1,273 @@
+"""A model that is loaded and ready: :meth:`LoadedModel.reply` is the reply use case.
+
+A :class:`LoadedModel` holds an :class:`~ponder.engine.Engine` (whichever kind) with
+the spec and the plan it was loaded with. It runs one reply at a time: a second
+``reply`` while one streams is refused with a clear message, and so is a reply on a
+model that is being replaced or has been closed, so two threads can never drive
+one engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from ponder import hardware
+from ponder.chat_settings import ChatSettings
+from ponder.engine import Engine, GenerationStats
+from ponder.errors import ModelLoadError, UsageError
+from ponder.history import History
+from ponder.prompt import RenderedPrompt, Turn, build_prompt
+from ponder.reasoning import ReasoningSplitter
+from ponder.sampling import Number, SamplingParams, check_overrides
+from ponder.session.reply import HistoryWriter, LiveText, Reply, wrap_up_injector
+from ponder.session.spec import ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRequest:
+    """One prompt and how to answer it.
+
+    ``settings`` are the chat's own (a new chat keeps them; for a saved chat, None
+    means the settings saved with it). ``overrides`` are one-off sampling values, such
+    as flags on the command line, that win over everything.
+    """
+
+    prompt: str
+    chat_id: int | None = None  # continue this chat
+    system: str | None = None
+    save: bool = True
+    settings: ChatSettings | None = None
+    overrides: Mapping[str, Number | None] = field(default_factory=dict)
+    grammar: str | None = None  # GBNF text
+    ignore_eos: bool = False  # benchmarks: decode a set number of tokens, like --ignore-eos
+
+
+class LoadedModel:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        plan: hardware.Plan,
+        engine: Engine,
+        history: Callable[[], History | None],
+    ) -> None:
+        self.spec = spec
+        self.plan = plan
+        self._engine = engine
+        self._history = history
+        self._busy = threading.Lock()  # held while a reply streams
+        self._retiring: str | None = None  # why no new reply may start
+        self._closed = False
+
+    # -- what front ends show ------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def n_ctx(self) -> int:
+        return self.plan.n_ctx
+
+    @property
+    def placement(self) -> str:
+        """Where the layers run: "GPU", "CPU" or "GPU 20/33 layers"."""
+        n, total = self.plan.n_gpu_layers, self.plan.n_layers_total
+        if n <= 0:
+            return "CPU"
+        if n >= total:
+            return "GPU"
+        return f"GPU {n}/{total} layers"
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.plan.warnings
+
+    @property
+    def takes_system_prompt(self) -> bool:
+        """False for models that get their system prompt folded into the user turn."""
+        return self.spec.policy.system_prompt
+
+    @property
+    def streaming(self) -> bool:
+        return self._busy.locked()
+
+    def recommended(self) -> ChatSettings:
+        """The settings a chat follows until it sets its own: the catalog's, this context."""
+        sampling = self.spec.sampling
+        return ChatSettings(
+            sampling={"temperature": sampling.temperature, "top_p": sampling.top_p},
+            n_ctx=self.plan.n_ctx,
+        )
+
+    def sampling_for(
+        self, settings: ChatSettings, overrides: Mapping[str, object]
+    ) -> SamplingParams:
+        """The catalog's sampling, the chat's settings over it, one-off overrides on top."""
+        return self.spec.sampling.with_overrides(settings.sampling).with_overrides(
+            check_overrides(overrides)
+        )
+
+    # -- the use case --------------------------------------------------------------
+
+    def reply(
+        self,
+        request: ReplyRequest,
+        *,
+        cancel: threading.Event | None = None,
+        wrap_up: threading.Event | None = None,
+    ) -> Reply:
+        """Start one reply: iterate it for Started, reasoning/answer deltas, Finished.
+
+        The prompt is checked against the context before anything is recorded.
+        Setting ``cancel`` ends the reply after the current token (it is kept, marked
+        interrupted). Setting ``wrap_up`` while the model thinks closes the thinking
+        with ``</think>``, so the model turns to its answer.
+        """
+        if not self._busy.acquire(blocking=False):
+            raise UsageError(
+                f"a reply from {self.name} is still streaming", hint="stop it first (Esc)"
+            )
+        try:
+            self._check_open()
+            return self._start(request, cancel, wrap_up)
+        except BaseException:
+            self._busy.release()
+            raise
+
+    def _start(
+        self,
+        request: ReplyRequest,
+        cancel: threading.Event | None,
+        wrap_up: threading.Event | None,
+    ) -> Reply:
+        history = self._history()
+        saved: ChatSettings | None = None
+        turns: list[Turn] = []
+        system = request.system
+        if request.chat_id is not None:
+            history = _require(history)
+            turns, saved_system, saved = chat_turns(
+                history, request.chat_id, keep_reasoning=_keep(request.settings)
+            )
+            system = system or saved_system
+        settings = request.settings or saved or ChatSettings()
+        if request.chat_id is None:
+            system = system or settings.system_prompt
+        if system:
+            turns.insert(0, Turn("system", system))
+        turns.append(Turn("user", request.prompt))
+        rendered = self.render(turns, keep_reasoning=settings.keep_reasoning)
+        engine = self._engine
+        add_bos = engine.add_bos and not (
+            engine.bos_text and rendered.text.startswith(engine.bos_text)
+        )
+        tokens = engine.tokenize(rendered.text, add_bos=add_bos)
+        sampling = replace(
+            self.sampling_for(settings, request.overrides),
+            grammar=request.grammar,
+            ignore_eos=request.ignore_eos,
+        )
+        stats = GenerationStats()
+        splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
+        live = LiveText()
+        # generate() checks the prompt against the context before anything is recorded.
+        generation = engine.generate(
+            tokens, sampling, stats, cancel, wrap_up_injector(wrap_up, splitter, live)
+        )
+        writer, chat_id, message_id = None, request.chat_id, None
+        if request.save and history is not None:
+            if chat_id is None:
+                chat_id = history.create_chat(
+                    title=_title(request.prompt),
+                    model=self.name,
+                    system_prompt=system,
+                    settings=request.settings.to_saved() if request.settings else None,
+                )
+            history.add_user_message(chat_id, request.prompt)
+            message_id = history.start_reply(chat_id, model=self.name, params=sampling.recorded())
+            writer = HistoryWriter(history, message_id)
+        return Reply(
+            model=self.name,
+            engine=engine,
+            generation=generation,
+            splitter=splitter,
+            stats=stats,
+            writer=writer,
+            chat_id=chat_id,
+            message_id=message_id,
+            live=live,
+            on_done=self._busy.release,
+        )
+
+    def render(self, turns: list[Turn], *, keep_reasoning: bool = False) -> RenderedPrompt:
+        """The exact prompt text for ``turns`` under this model's policy and template."""
+        policy = self.spec.policy
+        if keep_reasoning:
+            policy = policy.model_copy(update={"strip_reasoning_in_history": False})
+        return build_prompt(
+            turns,
+            policy=policy,
+            template=self.spec.template,
+            template_source=self.spec.template_source,
+            bos_token=self._engine.bos_text,
+            eos_token=self.spec.info.eos_token or "",
+        )
+
+    # -- replacing and closing -----------------------------------------------------
+
+    def retire(self, why: str) -> None:
+        """No new reply may start (``why`` says so); waits for one that streams to end."""
+        self._retiring = why
+        with self._busy:
+            pass
+
+    def close(self) -> None:
+        self.retire(f"{self.name} was unloaded")
+        if not self._closed:
+            self._closed = True
+            self._engine.close()
+
+    def _check_open(self) -> None:
+        if self._retiring is not None:
+            raise ModelLoadError(self._retiring, hint="send it again once the model has loaded")
+
+
+def chat_turns(
+    history: History, chat_id: int, *, keep_reasoning: bool | None = None
+) -> tuple[list[Turn], str | None, ChatSettings]:
+    """Earlier turns of a saved chat, its system prompt and its settings.
+
+    Answers only, unless reasoning is kept (``keep_reasoning``, or else the chat's own
+    setting): then each answer goes back with its thinking in ``<think>`` tags (a
+    template may still drop it; R1's own does).
+    """
+    chat = history.get_chat(chat_id)
+    settings = ChatSettings.from_saved(chat.settings, chat.system_prompt)
+    keep = settings.keep_reasoning if keep_reasoning is None else keep_reasoning
+    turns: list[Turn] = []
+    for m in chat.messages:
+        if m.role == "user":
+            turns.append(Turn("user", m.content))
+        elif m.content.strip():
+            text = m.content
+            if keep and m.reasoning.strip():
+                text = f"<think>\n{m.reasoning.strip()}\n</think>\n\n{m.content}"
+            turns.append(Turn("assistant", text))
+    return turns, chat.system_prompt, settings
+
+
+def _keep(settings: ChatSettings | None) -> bool | None:
+    return None if settings is None else settings.keep_reasoning
+
+
+def _require(history: History | None) -> History:
+    if history is None:
+        raise UsageError("chat history is turned off", hint="drop --no-save")
+    return history
+
+
+def _title(prompt: str) -> str:
+    line = prompt.strip().splitlines()[0] if prompt.strip() else "Untitled"
+    return line if len(line) <= 60 else line[:57] + "..."

@@ -1,0 +1,290 @@
+"""One reply as it streams: typed events, a live view of the text, and its history rows.
+
+A :class:`Reply` is an iterator of :mod:`ponder.events` (``Started``, reasoning and
+answer deltas, ``Finished``) that a front end drains in one thread, while another
+thread may look at :attr:`Reply.live` to see what is new since its last look (the
+chat UI does, ten times a second). While the reply streams its reasoning is split
+from the answer, tokens are counted per phase, and both texts are written to the
+history every quarter second, so a killed process loses at most that moment.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+
+from ponder.engine import Engine, GenerationStats, Injector
+from ponder.events import AnswerDelta, ChatEvent, Finished, ReasoningDelta, Started, Timings, Usage
+from ponder.history import History
+from ponder.reasoning import ReasoningSplitter
+
+HISTORY_FLUSH_S = 0.25
+
+# What closes the thinking when a user asks the model to wrap up: the model reads it
+# as its own "</think>" and goes on to the answer.
+WRAP_UP_TEXT = "\n</think>\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveUpdate:
+    """What arrived since the last look, and the counts so far."""
+
+    reasoning: str
+    answer: str
+    reasoning_tokens: int
+    answer_tokens: int
+
+
+class LiveText:
+    """The text of a reply so far, appended by the generating thread and read by others.
+
+    The writer appends; :meth:`look` hands a reader what is new since its own last
+    look. A lock keeps the two consistent (an append is a few hundred nanoseconds).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reasoning: list[str] = []
+        self._answer: list[str] = []
+        self._seen = (0, 0)
+        self.reasoning_tokens = 0
+        self.answer_tokens = 0
+        self.wrapped_up = False
+
+    def add(self, delta: ReasoningDelta | AnswerDelta) -> None:
+        with self._lock:
+            (self._reasoning if isinstance(delta, ReasoningDelta) else self._answer).append(
+                delta.text
+            )
+
+    def count(self, *, reasoning: bool) -> None:
+        if reasoning:
+            self.reasoning_tokens += 1
+        else:
+            self.answer_tokens += 1
+
+    def look(self) -> LiveUpdate:
+        with self._lock:
+            seen_r, seen_a = self._seen
+            n_r, n_a = len(self._reasoning), len(self._answer)
+            reasoning = "".join(self._reasoning[seen_r:n_r])
+            answer = "".join(self._answer[seen_a:n_a])
+            self._seen = (n_r, n_a)
+        return LiveUpdate(reasoning, answer, self.reasoning_tokens, self.answer_tokens)
+
+    @property
+    def reasoning(self) -> str:
+        with self._lock:
+            return "".join(self._reasoning)
+
+    @property
+    def answer(self) -> str:
+        with self._lock:
+            return "".join(self._answer)
+
+
+class Reply(Iterator[ChatEvent]):
+    """One reply: iterate it for its events; :attr:`live` for its text from elsewhere."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        engine: Engine,
+        generation: Iterator[str],
+        splitter: ReasoningSplitter,
+        stats: GenerationStats,
+        writer: HistoryWriter | None,
+        chat_id: int | None,
+        message_id: int | None,
+        live: LiveText,
+        on_done: Callable[[], None],
+    ) -> None:
+        self.model = model
+        self.chat_id = chat_id
+        self.message_id = message_id
+        self.live = live
+        self.finished: Finished | None = None
+        self._on_done = on_done
+        self._done = False
+        self._begun = False
+        self._writer = writer
+        self._events: Generator[ChatEvent, None, None] = self._stream(
+            generation, splitter, stats, engine, writer
+        )
+
+    def __iter__(self) -> Reply:
+        return self
+
+    def __next__(self) -> ChatEvent:
+        self._begun = True
+        return next(self._events)
+
+    def close(self) -> None:
+        """End the reply now (a closed pipe, a second Ctrl-C): what streamed is recorded,
+        marked interrupted."""
+        if not self._begun and not self._done and self._writer is not None:
+            # Never read: the stream's own clean-up never ran, so record the end here.
+            self._writer.finish("interrupted", Usage(), Timings())
+        self._events.close()
+        self._release()
+
+    def drain(self) -> Finished:
+        """Read the reply to its end; its ``Finished`` event."""
+        for _ in self:
+            pass
+        assert self.finished is not None, "a reply always ends with Finished"
+        return self.finished
+
+    @property
+    def reasoning(self) -> str:
+        return self.live.reasoning
+
+    @property
+    def answer(self) -> str:
+        return self.live.answer
+
+    def _release(self) -> None:
+        if not self._done:
+            self._done = True
+            self._on_done()
+
+    def _stream(
+        self,
+        generation: Iterator[str],
+        splitter: ReasoningSplitter,
+        stats: GenerationStats,
+        engine: Engine,
+        writer: HistoryWriter | None,
+    ) -> Generator[ChatEvent, None, None]:
+        live = self.live
+        clock = _PhaseClock(stats.started_at)
+        finished = False
+        try:
+            yield Started(model=self.model, chat_id=self.chat_id)
+            for text in generation:
+                live.count(reasoning=splitter.in_reasoning)
+                for delta in splitter.feed(text):
+                    clock.saw(delta)
+                    live.add(delta)
+                    if writer is not None:
+                        writer.add(delta)
+                    yield delta
+            for delta in splitter.flush():
+                clock.saw(delta)
+                live.add(delta)
+                if writer is not None:
+                    writer.add(delta)
+                yield delta
+            finished = True
+        finally:
+            generation_close = getattr(generation, "close", None)
+            if generation_close is not None:
+                generation_close()
+            # An injected "</think>" is not the model's: take it off the counts.
+            reasoning_tokens = live.reasoning_tokens - (1 if live.wrapped_up else 0)
+            usage = Usage(stats.prompt_tokens, max(reasoning_tokens, 0), live.answer_tokens)
+            reason = stats.finish_reason if finished else "interrupted"
+            timings = clock.timings(engine.load_s, stats)
+            try:
+                if writer is not None:
+                    writer.finish(reason, usage, timings)
+            finally:
+                self.finished = Finished(finish_reason=reason, usage=usage, timings=timings)
+                self._release()
+        yield self.finished
+
+
+class HistoryWriter:
+    """Batches deltas into the history: one write per quarter second, not per token."""
+
+    def __init__(self, history: History, message_id: int) -> None:
+        self._history = history
+        self._id = message_id
+        self._reasoning: list[str] = []
+        self._answer: list[str] = []
+        self._last = time.monotonic()
+
+    def add(self, delta: ReasoningDelta | AnswerDelta) -> None:
+        (self._reasoning if isinstance(delta, ReasoningDelta) else self._answer).append(delta.text)
+        now = time.monotonic()
+        if now - self._last >= HISTORY_FLUSH_S:
+            self.flush()
+            self._last = now
+
+    def flush(self) -> None:
+        if self._reasoning or self._answer:
+            self._history.append_reply(
+                self._id, reasoning="".join(self._reasoning), answer="".join(self._answer)
+            )
+            self._reasoning.clear()
+            self._answer.clear()
+
+    def finish(self, reason: str, usage: Usage, timings: Timings) -> None:
+        self.flush()
+        status = {"stop": "complete", "length": "length"}.get(reason, "interrupted")
+        self._history.finish_reply(
+            self._id,
+            status=status,  # type: ignore[arg-type]
+            finish_reason=reason,
+            prompt_tokens=usage.prompt_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            answer_tokens=usage.answer_tokens,
+            timings=dict(timings.as_dict()),
+        )
+
+
+class _PhaseClock:
+    """When the first token came and how long the model thought."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.first: float | None = None
+        self.first_reasoning: float | None = None
+        self.first_answer: float | None = None
+
+    def saw(self, delta: ReasoningDelta | AnswerDelta) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+        if isinstance(delta, ReasoningDelta):
+            if self.first_reasoning is None:
+                self.first_reasoning = now
+        elif self.first_answer is None:
+            self.first_answer = now
+
+    def timings(self, load_s: float, stats: GenerationStats) -> Timings:
+        end = time.monotonic()
+        thinking: float | None = None
+        if self.first_reasoning is not None:
+            thinking = (self.first_answer or end) - self.started
+        decode_tokens = max(stats.completion_tokens - 1, 0)
+        return Timings(
+            load_s=load_s,
+            prompt_eval_s=stats.prompt_eval_s,
+            time_to_first_token_s=None if self.first is None else self.first - self.started,
+            thinking_s=thinking,
+            total_s=end - self.started,
+            tokens_per_s=decode_tokens / stats.decode_s if stats.decode_s > 0 else 0.0,
+        )
+
+
+def wrap_up_injector(
+    wrap_up: threading.Event | None, splitter: ReasoningSplitter, live: LiveText
+) -> Injector | None:
+    """What the engine asks after each token: the close tag, once, when the user has
+    asked to wrap up while the model still thinks. None without an event (headless
+    runs), so the engine asks nothing."""
+    if wrap_up is None:
+        return None
+    event = wrap_up
+
+    def inject() -> str | None:
+        if not event.is_set() or live.wrapped_up or not splitter.in_reasoning:
+            return None
+        live.wrapped_up = True
+        return WRAP_UP_TEXT
+
+    return inject
