@@ -8,10 +8,13 @@
 * :mod:`.factory` — :func:`open_session`, the session over the user's own files.
 
 Front ends import from here and from the basics (events, errors, units, paths,
-config, sampling, chat settings), never from the services below.
+config, sampling, chat settings), never from the services below. The chat history's
+records (:class:`Chat`, :class:`Message`, ...) are re-exported for them; the history
+itself is reached through :meth:`Session.require_history`.
 """
 
 from ponder.chat_settings import ChatSettings
+from ponder.history import Chat, ChatSummary, History, HistoryError, Message, SearchHit
 from ponder.session.core import LoadOverrides, ModelOptions, OnEvent, RunRequest, Session
 from ponder.session.factory import open_session
 from ponder.session.loaded import LoadedModel, ReplyRequest, chat_turns
@@ -20,11 +23,16 @@ from ponder.session.spec import ModelSpec, NotInstalledError
 
 __all__ = [
     "WRAP_UP_TEXT",
+    "Chat",
     "ChatSettings",
+    "ChatSummary",
+    "History",
+    "HistoryError",
     "LiveText",
     "LiveUpdate",
     "LoadOverrides",
     "LoadedModel",
+    "Message",
     "ModelOptions",
     "ModelSpec",
     "NotInstalledError",
@@ -32,6 +40,7 @@ __all__ = [
     "Reply",
     "ReplyRequest",
     "RunRequest",
+    "SearchHit",
     "Session",
     "chat_turns",
     "open_session",

@@ -364,6 +364,14 @@ class Session:
         emit(PullFinished(model.name, model.size, str(self.store.root)))
         return model
 
+    def pending_pulls(self) -> list[tuple[str, int, int]]:
+        """Unfinished pulls, oldest first: (name, total bytes, bytes already on disk)."""
+        return [(p.name, p.size, p.done(self.store)) for p in download.pending_pulls(self.store)]
+
+    def discard_pull(self, name: str) -> None:
+        """Forget an unfinished pull and delete its partial files."""
+        download.forget_pending(self.store, name, delete_parts=True)
+
     def import_model(
         self, source: Path, *, name: str | None = None, link: bool = False
     ) -> InstalledModel:
