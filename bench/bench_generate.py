@@ -211,7 +211,7 @@ class PonderRun:
         from ponder.config import Settings
         from ponder.history import History
         from ponder.paths import Paths
-        from ponder.session import LoadOverrides, ReplyRequest, Session
+        from ponder.session import ModelOptions, Session
 
         paths = Paths(config_dir=workdir / "c", data_dir=workdir / "d", cache_dir=workdir / "k")
         paths.data_dir.mkdir(parents=True, exist_ok=True)
@@ -219,12 +219,14 @@ class PonderRun:
         self._session = Session(
             settings=Settings(), paths=paths, catalog=load_catalog(), history=self._history
         )
-        self._spec = self._session.resolve(str(cfg.path), chat_format="chatml")
-        load = self._session.plan(self._spec, LoadOverrides(n_ctx=cfg.n_ctx, n_threads=cfg.threads))
+        self._model = self._session.open_model(
+            str(cfg.path),
+            ModelOptions(n_ctx=cfg.n_ctx, n_threads=cfg.threads, chat_format="chatml"),
+        )
+        load = self._model.plan
         if load.n_ctx != cfg.n_ctx or load.n_threads != cfg.threads or not load.flash_attn:
             raise RuntimeError(f"Ponder planned {load}, not n_ctx={cfg.n_ctx}/{cfg.threads}")
-        self._engine = self._session.load(self._spec, load)
-        self._request = ReplyRequest(prompt=PROMPT)
+        self._engine = self._model.engine
         self._count = 0
         self._outcome = Outcome(0)
         self._tap_engine()
@@ -251,24 +253,27 @@ class PonderRun:
         """The exact text Ponder sends, so the plain loop can send the same."""
         from ponder.prompt import Turn
 
-        return self._session.render(self._spec, self._engine, [Turn("user", PROMPT)]).text
+        return self._model.render([Turn("user", PROMPT)]).text
 
     def stream(self, n_tokens: int) -> Iterator[int]:
-        from ponder.engine import SamplingParams
         from ponder.events import Finished
+        from ponder.session import ReplyRequest
 
-        sampling = SamplingParams(
-            temperature=TEMPERATURE,
-            top_p=TOP_P,
-            top_k=TOP_K,
-            min_p=MIN_P,
-            seed=SEED,
-            max_tokens=n_tokens,
+        request = ReplyRequest(
+            prompt=PROMPT,
+            overrides={
+                "temperature": TEMPERATURE,
+                "top_p": TOP_P,
+                "top_k": TOP_K,
+                "min_p": MIN_P,
+                "seed": SEED,
+                "max_tokens": n_tokens,
+            },
             ignore_eos=True,
         )
         self._count = 0
         finished: Finished | None = None
-        for event in self._session.reply(self._spec, self._engine, self._request, sampling):
+        for event in self._model.reply(request):
             if isinstance(event, Finished):
                 finished = event
             yield self._count

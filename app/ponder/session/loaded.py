@@ -67,6 +67,11 @@ class LoadedModel:
         return self.spec.name
 
     @property
+    def engine(self) -> Engine:
+        """The engine underneath (benchmarks tap it; front ends have no use for it)."""
+        return self._engine
+
+    @property
     def n_ctx(self) -> int:
         return self.plan.n_ctx
 
@@ -125,6 +130,7 @@ class LoadedModel:
         interrupted). Setting ``wrap_up`` while the model thinks closes the thinking
         with ``</think>``, so the model turns to its answer.
         """
+        self._check_open()
         if not self._busy.acquire(blocking=False):
             raise UsageError(
                 f"a reply from {self.name} is still streaming", hint="stop it first (Esc)"
