@@ -2,7 +2,7 @@
 
 Why: Ponder drives ``Llama.generate()`` with its own incremental detokenizer instead
 of ``create_chat_completion(stream=True)``, which re-detokenizes the whole
-completion on every token (DESIGN.md, "Generation loop"). This benchmark checks
+completion on every token (docs/architecture.md#generation-loop). This benchmark checks
 that the choice pays and that Ponder's own layers (prompt policy, reasoning
 splitter, history writes) cost next to nothing. Three variants run on the same
 model file with the same context size, threads and sampler settings:

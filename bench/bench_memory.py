@@ -1,7 +1,7 @@
 """Memory accuracy: the planner's estimate against what llama.cpp actually allocates (CPU).
 
 Why: ``ponder.hardware.plan`` picks the context size and whether to memory-map the file
-from a memory estimate (DESIGN.md, "Memory estimate"). If the estimate is low, a load
+from a memory estimate (docs/architecture.md#memory-estimate). If the estimate is low, a load
 that "fits" is killed by the OOM killer; if it is high, users get a smaller context than
 their machine could hold. Target (issue 4): the estimate within ±10 % of the real
 allocation, on the Gemma 3 270M test file and the random-weight R1-1.5B-shaped file, at

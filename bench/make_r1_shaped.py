@@ -1,7 +1,7 @@
 """Write a random-weight GGUF shaped exactly like DeepSeek-R1-Distill-Qwen-1.5B, as Q4_K_M.
 
 Why: decode speed on a CPU depends on tensor shapes and quantization types, not on
-the weights' values (DESIGN.md, "Benchmark-size models"), and the benchmarks must
+the weights' values (docs/architecture.md#benchmarks), and the benchmarks must
 run without a network. So this script builds the real model's skeleton offline:
 architecture ``qwen2`` with 28 blocks, hidden 1536, FFN 8960, 12 query heads and 2
 KV heads of 128, a 151,936-token vocabulary, Q/K/V biases and a separate (untied)

@@ -1,4 +1,4 @@
-"""The layering in DESIGN.md, enforced: import-linter's contracts from pyproject.toml."""
+"""The layering in docs/architecture.md#layers, enforced: import-linter's contracts from pyproject.toml."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Why a loop of our own rather than ``create_completion(stream=True)``: that call
 re-detokenizes the whole completion for every token, which is O(n²) over an R1
-trace of several thousand tokens (DESIGN.md measured 127 against 317 tok/s at
+trace of several thousand tokens (docs/architecture.md#generation-loop: 127 against 317 tok/s at
 4,096 tokens). Here ``Llama.generate()`` does the decoding and the sampling (in
 llama.cpp's C sampler chain) and each token's bytes are looked up once, memoised,
 and fed to an incremental UTF-8 decoder, so a character split across tokens comes

@@ -3,7 +3,7 @@
 Each :class:`Finding` is a plain sentence over the probed
 :class:`~ponder.hardware.profile.HardwareProfile`, with the command that fixes it where
 there is one. The important one: the OS sees a GPU the llama.cpp build cannot use, i.e. a
-CPU-only wheel (DESIGN.md "Device discovery"); its fix is the rebuild for this platform's
+CPU-only wheel (docs/architecture.md#device-discovery); its fix is the rebuild for this platform's
 shell, and the prebuilt wheel index where one fits the GPU and its driver.
 """
 
