@@ -1,4 +1,4 @@
-"""The layering in docs/architecture.md#layers, enforced: import-linter's contracts from pyproject.toml."""
+"""The layering of docs/architecture.md#layers, enforced: import-linter's contracts (pyproject)."""
 
 from __future__ import annotations
 

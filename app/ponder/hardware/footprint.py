@@ -15,15 +15,16 @@ mirrored here so the estimate matches what will happen):
   Integrated GPUs are used only when there is no discrete one; accelerator devices
   (BLAS, AMX) only help the CPU.
 * The KV cache of a layer lives with the layer. The compute buffer at ``n_ubatch`` 512
-  with flash attention is ~303 MiB (1.5B) / ~311 MiB (7B), flat in context (measured,
-  docs/architecture.md#memory-estimate): almost all of it is the logits, ``n_ubatch × n_vocab × 4`` bytes, on the
-  device holding the output layer; the rest scales with ``n_embd`` and every device in
+  with flash attention is ~303 MiB (1.5B) / ~311 MiB (7B), flat in context (measured;
+  docs/architecture.md#memory-estimate): almost all of it is the logits,
+  ``n_ubatch × n_vocab × 4`` bytes, on the device holding the output layer; the rest scales with ``n_embd`` and every device in
   use holds that part. With a partial offload llama.cpp copies CPU-layer weights to the
   GPU for large batches, so that GPU also needs room for one layer.
 * On the CPU, llama.cpp repacks some quant types into a second buffer (Q4_0/Q4_K/IQ4_NL
   with AVX2; on ARM with dot-product also Q5_K/Q6_K, and Q8_0 with int8 matmul). With
   mmap the file's pages stay mapped beside the copy: +597 MiB for the 1.5B Q4_K_M,
-  +2,977 MiB for the 7B (docs/architecture.md#memory-estimate), i.e. ~80 % of a Q4_K_M's layer bytes. Measured
+  +2,977 MiB for the 7B (docs/architecture.md#memory-estimate), i.e. ~80 % of a Q4_K_M's
+  layer bytes. Measured
   here with mmap off: the same 1.5B loads in 1,209 MiB instead of 1,794 MiB, because
   each tensor is read once into its final buffer. So when RAM is short the planner
   turns mmap off before it shrinks the context.
@@ -47,7 +48,8 @@ from ponder.hardware.profile import BackendDevice, HardwareProfile
 from ponder.units import GiB, MiB
 
 N_UBATCH = 512  # llama-cpp-python's default; the compute buffer scales with it
-ACT_BYTES_PER_EMBD = N_UBATCH * 4 * 3  # non-logit activations, fitted to the measured figures (docs/architecture.md#memory-estimate)
+# Non-logit activations, fitted to the measured figures (docs/architecture.md#memory-estimate).
+ACT_BYTES_PER_EMBD = N_UBATCH * 4 * 3
 GPU_MARGIN = GiB  # llama.cpp's --fit leaves 1 GiB free on each device
 RAM_MARGIN = 512 * MiB
 
