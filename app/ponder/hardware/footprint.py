@@ -18,8 +18,9 @@ mirrored here so the estimate matches what will happen):
   with flash attention is ~303 MiB (1.5B) / ~311 MiB (7B), flat in context (measured;
   docs/architecture.md#memory-estimate): almost all of it is the logits,
   ``n_ubatch × n_vocab × 4`` bytes, on the device holding the output layer; the rest
-  scales with ``n_embd`` and every device in use holds that part. With a partial offload llama.cpp copies CPU-layer weights to the
-  GPU for large batches, so that GPU also needs room for one layer.
+  scales with ``n_embd`` and every device in use holds that part. With a partial offload
+  llama.cpp copies CPU-layer weights to the GPU for large batches, so that GPU also needs
+  room for one layer.
 * On the CPU, llama.cpp repacks some quant types into a second buffer (Q4_0/Q4_K/IQ4_NL
   with AVX2; on ARM with dot-product also Q5_K/Q6_K, and Q8_0 with int8 matmul). With
   mmap the file's pages stay mapped beside the copy: +597 MiB for the 1.5B Q4_K_M,
