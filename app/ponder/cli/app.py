@@ -13,11 +13,10 @@ import click
 from ponder import __version__
 from ponder.cli import chat_ui, chats, machine, models, run
 from ponder.cli.errors import EXIT_CODES_HELP, report
-from ponder.errors import PonderError
 
 
 class PonderGroup(click.Group):
-    """Commands listed in the order they were added; errors reported before click sees them.
+    """Commands listed in the order they were added; Ctrl-C and closed pipes reported here.
 
     click would turn a Ctrl-C into a blank line and ``Abort``, and a closed pipe into
     exit 1; :func:`ponder.cli.errors.report` gives them their documented codes instead.
@@ -29,7 +28,7 @@ class PonderGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (PonderError, KeyboardInterrupt, BrokenPipeError) as exc:
+        except (KeyboardInterrupt, BrokenPipeError) as exc:
             return report(exc)
 
 

@@ -6,11 +6,11 @@ and a documented exit code (:class:`ponder.errors.ExitCode`), never a traceback:
 * a :class:`~ponder.errors.PonderError` carries its own code;
 * click's usage errors (unknown option or command, missing argument, bad value) are
   exit 2, in the same one-line format rather than click's "Usage: … Error: …" block;
-* Ctrl-C is exit 130 (``ponder: interrupted``);
+* Ctrl-C is exit 130 (``ponder: interrupted``; while modules import,
+  :func:`ponder.cli.exit_quietly` says the same);
 * a closed stdout pipe (``ponder run … | head``) is a quiet exit 0.
 
-Anything else is a bug and keeps its traceback. click is imported only when an error
-is reported, so the entry point can import this module before click has loaded.
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from ponder.cli import INTERRUPTED
 from ponder.errors import ExitCode, PonderError
 
 if TYPE_CHECKING:
     import click
-
-INTERRUPTED = "ponder: interrupted"
 
 # The epilog of `ponder --help` and `ponder run --help` ("\b": click keeps the lines).
 EXIT_CODES_HELP = """\b

@@ -9,45 +9,26 @@ downloads, Ctrl-C sets a cancel event instead, so the partial work is kept.
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, NoReturn
 
-from ponder.cli.errors import INTERRUPTED
-from ponder.errors import ExitCode
-
-Handler = Callable[[int, FrameType | None], Any] | int | None
-
-
-def exit_quietly(signum: int, frame: FrameType | None) -> NoReturn:
-    """A SIGINT handler for stretches that only import: one line, exit 130."""
-    os.write(sys.__stderr__.fileno() if sys.__stderr__ else 2, f"{INTERRUPTED}\n".encode())
-    os._exit(ExitCode.INTERRUPTED)
-
-
-def install(handler: Handler) -> Handler | None:
-    """Set the SIGINT handler; the previous one, or None off the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    previous: Handler = signal.signal(signal.SIGINT, handler)
-    # None: a handler not set from Python; Python's own is the nearest we can restore.
-    return signal.default_int_handler if previous is None else previous
+from ponder.cli import exit_quietly
 
 
 @contextmanager
 def quiet_while_importing() -> Iterator[None]:
     """Around heavy imports: Ctrl-C exits 130 quietly, then the handler goes back."""
-    previous = install(exit_quietly)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, exit_quietly)
     try:
         yield
     finally:
-        if previous is not None:
-            install(previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
 
 @contextmanager
