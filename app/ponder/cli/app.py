@@ -13,17 +13,15 @@ import click
 from ponder import __version__
 from ponder.cli import chat_ui, chats, machine, models, run
 from ponder.cli.errors import EXIT_CODES_HELP, report
+from ponder.cli.options import OrderedGroup
 
 
-class PonderGroup(click.Group):
-    """Commands listed in the order they were added; Ctrl-C and closed pipes reported here.
+class PonderGroup(OrderedGroup):
+    """The top group: Ctrl-C and a closed pipe in a command are reported here.
 
     click would turn a Ctrl-C into a blank line and ``Abort``, and a closed pipe into
     exit 1; :func:`ponder.cli.errors.report` gives them their documented codes instead.
     """
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ponder.cli.context import Env, write_file
-from ponder.cli.options import PositiveInt
+from ponder.cli.options import OrderedGroup, PositiveInt
 from ponder.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ def _history(env: Env) -> Iterator[History]:
 
 @click.group(
     "chats",
+    cls=OrderedGroup,
     short_help="list, show, search, export and remove saved chats",
     help="List, show, search, export and remove saved chats.",
     no_args_is_help=False,  # `ponder chats` alone: a usage error, exit 2
@@ -46,7 +47,15 @@ def _command(name: str, short_help: str) -> Callable[[Callable[..., int]], click
 
 
 @_command("list", "saved chats, newest first")
-@click.option("-n", "--limit", type=PositiveInt(), default=50, show_default=True, metavar="N")
+@click.option(
+    "-n",
+    "--limit",
+    type=PositiveInt(),
+    default=50,
+    show_default=True,
+    metavar="N",
+    help="at most N chats",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.pass_obj
 def list_chats(env: Env, limit: int, as_json: bool) -> int:
@@ -96,7 +105,11 @@ def search(env: Env, text: tuple[str, ...], reasoning: bool, as_json: bool) -> i
 @click.argument("chat_id", metavar="ID", type=int)
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
 @click.option(
-    "-o", "--output", type=click.Path(path_type=Path), help="write to FILE instead of stdout"
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="write to FILE instead of stdout",
 )
 @click.pass_obj
 def export(env: Env, chat_id: int, fmt: str, output: Path | None) -> int:

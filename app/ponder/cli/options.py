@@ -1,4 +1,4 @@
-"""Flag types shared by the commands, and the sampling flags made from ``ponder.sampling``.
+"""Flag types and groups shared by the commands, and the sampling flags from ``ponder.sampling``.
 
 Every sampler option in :data:`ponder.sampling.OPTIONS` becomes one ``ponder run``
 flag with the option's name, type, help and bounds, so a new sampling option needs
@@ -28,6 +28,13 @@ if TYPE_CHECKING:  # click 8.5 types ParamType by its value; older clicks cannot
     NumberType = click.ParamType[Number, Any]
 else:
     IntType = NumberType = click.ParamType
+
+
+class OrderedGroup(click.Group):
+    """A group whose --help lists its commands in the order they were added."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
 
 def flag_name(param: click.Parameter | None) -> str:
