@@ -103,7 +103,14 @@ def search(env: Env, text: tuple[str, ...], reasoning: bool, as_json: bool) -> i
 
 @_command("export", "export a chat with its reasoning")
 @click.argument("chat_id", metavar="ID", type=int)
-@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "json"]),
+    default="md",
+    show_default=True,
+    help="Markdown, or the documented JSON document",
+)
 @click.option(
     "-o",
     "--output",
