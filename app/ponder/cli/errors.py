@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+
+import click
 
 from ponder.cli import INTERRUPTED
 from ponder.errors import ExitCode, PonderError
-
-if TYPE_CHECKING:
-    import click
 
 # The epilog of `ponder --help` and `ponder run --help` ("\b": click keeps the lines).
 EXIT_CODES_HELP = """\b
@@ -51,8 +49,6 @@ def print_error(message: str, hint: str | None = None) -> None:
 
 def report(exc: BaseException) -> int:
     """Print what ``exc`` means for the user and return the exit code; re-raise a bug."""
-    import click
-
     match exc:
         case PonderError():
             print_error(exc.message, exc.hint)
@@ -75,8 +71,6 @@ def report(exc: BaseException) -> int:
 
 
 def _usage_message(exc: click.UsageError) -> tuple[str, str]:
-    import click
-
     command = exc.ctx.command_path if exc.ctx is not None else "ponder"
     see = f"see `{command} --help`"
     if isinstance(exc, click.NoSuchOption):

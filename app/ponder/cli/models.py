@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ponder.cli.context import Env, confirm
+from ponder.cli.errors import print_error
 from ponder.cli.progress import pull_with_progress
 from ponder.errors import ExitCode, ModelNotFoundError
 from ponder.units import decimal_size
@@ -125,10 +126,7 @@ def verify(env: Env, model: str | None) -> int:
     with env.session() as session:
         bad = _verify(session, model)
     if bad:
-        print(
-            f"ponder: error: {bad} file(s) failed verification — `ponder pull` fetches them again",
-            file=sys.stderr,
-        )
+        print_error(f"{bad} file(s) failed verification", "`ponder pull` fetches them again")
         return ExitCode.ERROR
     return ExitCode.OK
 
