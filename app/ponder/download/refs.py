@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from ponder import shards
 from ponder.download.hub import Hub, RemoteFile
 from ponder.errors import ModelNotFoundError
-
-SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +77,7 @@ def plan_hf(hub: Hub, ref: str, default_quant: str = "Q4_K_M") -> PullPlan:
     repo, quant, path = parse_hf_ref(ref)
     if path is not None:
         # A shard's name gives the others' (-00001-of-00003); no need to list the repo.
-        paths = _with_shards(path) if SHARD.search(path) else [path]
+        paths = shards.names(path)
         return plan_files(hub, name=hf_name(ref), repo=repo, revision="main", paths=paths)
     chosen = quant or default_quant
     paths = pick_quant([e.path for e in hub.gguf_files(repo)], chosen, repo)
@@ -93,7 +92,8 @@ def pick_quant(paths: Sequence[str], quant: str, repo: str) -> list[str]:
     matches = sorted(p for p in paths if pattern.search(PurePosixPath(p).name))
     groups: dict[str, list[str]] = {}
     for path in matches:
-        groups.setdefault(SHARD.sub("", path), []).append(path)
+        shard = shards.parse(path)
+        groups.setdefault(shard.prefix if shard else path, []).append(path)
     if len(groups) == 1:
         return next(iter(groups.values()))
     if not groups:
@@ -111,11 +111,3 @@ def pick_quant(paths: Sequence[str], quant: str, repo: str) -> list[str]:
 def _quant_of(path: str) -> str:
     found = re.search(r"((?:I?Q\d\w*?)|F16|BF16|F32)(?:-\d{5}-of-\d{5})?\.gguf$", path, re.I)
     return found.group(1).upper() if found else ""
-
-
-def _with_shards(first: str) -> list[str]:
-    match = SHARD.search(first)
-    assert match is not None
-    total = int(match.group(2))
-    prefix = first[: match.start()]
-    return [f"{prefix}-{i:05d}-of-{total:05d}.gguf" for i in range(1, total + 1)]
