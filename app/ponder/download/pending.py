@@ -63,6 +63,7 @@ def forget_pending(store: Store, name: str, *, delete_parts: bool = False) -> No
 
 
 def remember_pending(store: Store, plan: PullPlan) -> None:
+    """Record ``plan`` as started, with the partial files it will resume from."""
     path = store.partial_dir() / PENDING
     parts = [
         partial_path(store, remote, expected).name
@@ -91,6 +92,7 @@ def _write_pending(store: Store, data: dict[str, dict[str, Any]]) -> None:
 
 
 def partial_path(store: Store, remote: RemoteFile, expected: str | None) -> Path:
+    """Where ``remote``'s bytes collect until verified: named by its sha256 when known."""
     want = remote.sha256 or expected
     key = want or hashlib.sha256(remote.url.encode()).hexdigest()
     return store.partial_dir() / f"{key}.part"

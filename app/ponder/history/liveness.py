@@ -62,4 +62,5 @@ def _process_start(pid: int) -> str | None:
 
 
 def own_start() -> str | None:
+    """This process's start time, recorded with each reply it streams."""
     return _process_start(os.getpid())

@@ -104,6 +104,7 @@ def create_private_file(path: Path) -> None:
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    """One connection in autocommit mode (transactions are explicit), usable from any thread."""
     conn = sqlite3.connect(
         path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
