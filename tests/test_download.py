@@ -196,7 +196,7 @@ def test_disk_too_small_is_refused_with_numbers(
         usage = real(path)
         return type(usage)(usage.total, usage.total - 1_000_000, 1_000_000)
 
-    monkeypatch.setattr("ponder.download.shutil.disk_usage", small)
+    monkeypatch.setattr("ponder.download.pulling.shutil.disk_usage", small)
     with pytest.raises(DiskSpaceError) as info:
         pull(_plan(setup), setup.store, hub=setup.client, policy=FAST)
     assert "need 3.1 MB, 1.0 MB free" in str(info.value)
@@ -375,6 +375,6 @@ def test_the_disk_check_counts_a_partial_named_by_the_catalogs_hash(
         free = missing + DISK_MARGIN + 100_000
         return type(usage)(usage.total, usage.total - free, free)
 
-    monkeypatch.setattr("ponder.download.shutil.disk_usage", just_enough)
+    monkeypatch.setattr("ponder.download.pulling.shutil.disk_usage", just_enough)
     pull(plan, setup.store, hub=setup.client, policy=FAST)
     assert _installed_bytes(setup) == data

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from ponder.errors import ChatNotFoundError, PonderError
 from ponder.history import (
-    _MIGRATIONS,
     EXPORT_FORMAT,
     SCHEMA_VERSION,
     History,
@@ -27,6 +26,7 @@ from ponder.history import (
     HistoryVersionError,
     fts_query,
 )
+from ponder.history.schema import _MIGRATIONS
 
 APP_DIR = Path(__file__).resolve().parents[1] / "app"
 PARAMS: dict[str, object] = {"temperature": 0.6, "top_p": 0.95}

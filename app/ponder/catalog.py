@@ -34,6 +34,7 @@ from pydantic import (
     field_validator,
 )
 
+from ponder import shards
 from ponder.errors import CatalogError, ModelNotFoundError
 from ponder.sampling import CATALOG_OPTIONS
 
@@ -44,7 +45,6 @@ _ALIAS_PATTERN = r"^[a-z0-9][a-z0-9._:-]*$"
 _QUANT_PATTERN = r"^[A-Za-z0-9_]+$"
 _REPO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+$"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
 DEFAULT_QUANT = "Q4_K_M"
 
@@ -505,12 +505,12 @@ def _check_repo_path(path: str) -> None:
 def _check_shards(files: list[str]) -> None:
     """Split GGUFs must be listed in order as ``…-0000k-of-0000N.gguf``, all N of them."""
     for position, path in enumerate(files, start=1):
-        match = _SHARD.search(path)
-        if match is None:
+        shard = shards.parse(path)
+        if shard is None:
             if len(files) > 1:
                 raise ValueError(f"'{path}' is not named like a split shard (-00001-of-0000N)")
             continue
-        number, total = int(match.group(1)), int(match.group(2))
+        number, total = shard.number, shard.count
         if number != position or total != len(files):
             raise ValueError(
                 f"'{path}' is shard {number} of {total}, "

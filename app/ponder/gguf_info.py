@@ -42,13 +42,13 @@ from gguf import (
     LlamaFileType,
 )
 
+from ponder import shards
 from ponder.errors import GGUFError
 
 SUPPORTED_VERSIONS = (2, 3)
 MAX_DIMS = 4  # GGML_MAX_DIMS
 MAX_LAYERS = 1 << 16  # far above any real model; a larger block_count is corruption
 _HINT_REDOWNLOAD = "download the model again"
-_SHARD_NAME = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 _BLOCK_TENSOR = re.compile(r"^blk\.(\d+)\.")
 
 _SCALARS: dict[GGUFValueType, struct.Struct] = {
@@ -589,15 +589,14 @@ def _shard_paths(first: _Header, count: int) -> list[Path]:
     """The paths of shards 2..count, from the first shard's name."""
     path = first.path
     number = _Meta(path, first.kv, "").get_int(Keys.Split.LLM_KV_SPLIT_NO) or 0
-    match = _SHARD_NAME.match(path.name)
-    if number != 0 or not match or int(match["no"]) != 1 or int(match["count"]) != count:
+    shard = shards.parse(path.name)
+    if number != 0 or shard is None or shard.number != 1 or shard.count != count:
         raise GGUFError(
             f"{path} is shard {number + 1} of a {count}-part split model; "
             f"give the first shard, named NAME-00001-of-{count:05d}.gguf",
             hint="llama.cpp finds the other shards from the first one's name",
         )
-    prefix = match["prefix"]
-    return [path.with_name(f"{prefix}-{i:05d}-of-{count:05d}.gguf") for i in range(2, count + 1)]
+    return [path.with_name(name) for name in shard.names()[1:]]
 
 
 def _read_shards(first: _Header) -> list[_Header]:
