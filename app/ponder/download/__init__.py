@@ -3,8 +3,8 @@
 The hub library does what it is good at: URLs, the user's token (``HF_TOKEN`` or
 ``hf auth login``), metadata (resolved commit, size, the LFS sha256) and its error
 types. The byte transfer is written here by hand (:mod:`.transfer`), because
-huggingface_hub >= 1.18 no longer resumes after a restart (DESIGN.md measured 2.4.0
-starting again from byte 0). Ours writes into ``<models>/.partial/<sha256>.part``,
+huggingface_hub >= 1.18 no longer resumes after a restart (docs/architecture.md#downloads:
+2.4.0 started again from byte 0). Ours writes into ``<models>/.partial/<sha256>.part``,
 which survives a crash, a kill or Ctrl-C, and continues with an HTTP Range request.
 A read that sees no byte for ``stall_s`` reconnects with backoff, a bounded number of
 times. The finished bytes are hashed as they arrive and compared with the Hub's sha256
