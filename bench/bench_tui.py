@@ -90,8 +90,8 @@ from conftest import write_r1_copy  # noqa: E402
 from ponder.events import AnswerDelta, Finished, ReasoningDelta  # noqa: E402
 from ponder.hardware import render_plan  # noqa: E402
 from ponder.tui.app import PonderApp  # noqa: E402
-from ponder.tui.chat import ChatScreen  # noqa: E402
-from ponder.tui.reply import ReplyView  # noqa: E402
+from ponder.tui.screens.chat import ChatScreen  # noqa: E402
+from ponder.tui.widgets.reply import ReplyView  # noqa: E402
 from scripted import R1_ANSWER, R1_REASONING, Script, pieces  # noqa: E402
 from tuikit import R1_NAME, make_app  # noqa: E402
 

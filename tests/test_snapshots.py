@@ -15,7 +15,7 @@ import pytest
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.tui.app import DownloadState, PonderApp
-from ponder.tui.chat import ChatScreen
+from ponder.tui.screens.chat import ChatScreen
 from scripted import R1_ANSWER, R1_REASONING, Script
 from test_hardware import machine
 from tuikit import R1_NAME, make_app

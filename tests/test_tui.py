@@ -29,12 +29,14 @@ from ponder.history import History
 from ponder.paths import default_paths
 from ponder.session import ChatSettings
 from ponder.tui.app import PonderApp
-from ponder.tui.chat import ChatScreen
-from ponder.tui.dialogs import ConfirmScreen, TextPromptScreen
-from ponder.tui.models import ModelsScreen
-from ponder.tui.reply import ReplyView, UserTurn
-from ponder.tui.welcome import WelcomeScreen
-from ponder.tui.widgets import ChatItem, ChatListView, PromptArea, StatusLine
+from ponder.tui.screens.chat import ChatScreen
+from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from ponder.tui.screens.models import ModelsScreen
+from ponder.tui.screens.welcome import WelcomeScreen
+from ponder.tui.widgets.chat_list import ChatItem, ChatListView
+from ponder.tui.widgets.prompt import PromptArea
+from ponder.tui.widgets.reply import ReplyView, UserTurn
+from ponder.tui.widgets.status import StatusLine
 from scripted import R1_ANSWER, R1_REASONING, Script
 from test_hardware import machine
 from tuikit import R1_NAME, make_app

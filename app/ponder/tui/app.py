@@ -96,8 +96,8 @@ class PonderApp(App[None]):
     # -- start -------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        from ponder.tui.chat import ChatScreen
-        from ponder.tui.welcome import WelcomeScreen
+        from ponder.tui.screens.chat import ChatScreen
+        from ponder.tui.screens.welcome import WelcomeScreen
 
         self.push_screen(ChatScreen())
         installed = self.session.store.installed()
@@ -179,7 +179,7 @@ class PonderApp(App[None]):
         self.notify(message.text, severity="warning", timeout=8)
 
     def _refresh_chat(self) -> None:
-        from ponder.tui.chat import ChatScreen
+        from ponder.tui.screens.chat import ChatScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
@@ -272,19 +272,19 @@ class PonderApp(App[None]):
     # -- screens -----------------------------------------------------------------
 
     def action_models(self) -> None:
-        from ponder.tui.models import ModelsScreen
+        from ponder.tui.screens.models import ModelsScreen
 
         if not isinstance(self.screen, ModelsScreen):
             self.push_screen(ModelsScreen())
 
     def action_hardware(self) -> None:
-        from ponder.tui.hardware import HardwareScreen
+        from ponder.tui.screens.hardware import HardwareScreen
 
         if not isinstance(self.screen, HardwareScreen):
             self.push_screen(HardwareScreen())
 
     def action_settings(self) -> None:
-        from ponder.tui.chat import ChatScreen
+        from ponder.tui.screens.chat import ChatScreen
 
         for screen in reversed(self.screen_stack):
             if isinstance(screen, ChatScreen):

@@ -12,7 +12,7 @@ from ponder.catalog import Resolved
 
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
-    from ponder.tui.chat import ChatScreen
+    from ponder.tui.screens.chat import ChatScreen
 
 
 class PonderCommands(Provider):
@@ -23,7 +23,7 @@ class PonderCommands(Provider):
         return cast("PonderApp", self.app)
 
     def _chat(self) -> ChatScreen | None:
-        from ponder.tui.chat import ChatScreen
+        from ponder.tui.screens.chat import ChatScreen
 
         for screen in reversed(self.app.screen_stack):
             if isinstance(screen, ChatScreen):

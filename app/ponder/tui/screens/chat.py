@@ -31,11 +31,13 @@ from ponder.errors import PonderError
 from ponder.events import Finished
 from ponder.history import HistoryError
 from ponder.session import ChatSettings, LoadedModel, Reply, ReplyRequest
-from ponder.tui.dialogs import ConfirmScreen, TextPromptScreen
 from ponder.tui.messages import ReplyFailed, ReplyFinished, ReplyStarted
-from ponder.tui.reply import ReplyView, UserTurn
-from ponder.tui.settings import SettingsScreen
-from ponder.tui.widgets import ChatListView, PromptArea, Sidebar, StatusLine
+from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from ponder.tui.screens.settings import SettingsScreen
+from ponder.tui.widgets.chat_list import ChatListView, Sidebar
+from ponder.tui.widgets.prompt import PromptArea
+from ponder.tui.widgets.reply import ReplyView, UserTurn
+from ponder.tui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp

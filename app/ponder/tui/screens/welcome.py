@@ -15,10 +15,10 @@ from textual.widgets import Footer, Label, ProgressBar, Static
 from ponder import hardware
 from ponder.catalog import Resolved
 from ponder.errors import PonderError
-from ponder.tui.dialogs import TextPromptScreen
-from ponder.tui.downloads import download_line
 from ponder.tui.format import placement, size
 from ponder.tui.messages import DownloadsChanged
+from ponder.tui.screens.dialogs import TextPromptScreen
+from ponder.tui.widgets.downloads import download_line
 
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp

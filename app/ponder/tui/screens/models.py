@@ -17,9 +17,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from ponder import hardware
 from ponder.catalog import Resolved
-from ponder.tui.downloads import download_line
 from ponder.tui.format import size
 from ponder.tui.messages import DownloadsChanged
+from ponder.tui.widgets.downloads import download_line
 
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
