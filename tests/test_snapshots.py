@@ -57,7 +57,7 @@ def _chat_app(r1_gemma: Path) -> PonderApp:
 
 async def _open_first_chat(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
-    while app.spec is None:
+    while app.model is None:
         await pilot.pause(0.05)
     screen = app.screen
     assert isinstance(screen, ChatScreen)

@@ -67,7 +67,7 @@ def chat_screen(app: PonderApp) -> ChatScreen:
 
 
 async def ready(pilot, app: PonderApp) -> ChatScreen:  # type: ignore[no-untyped-def]
-    await wait_for(pilot, lambda: app.spec is not None)
+    await wait_for(pilot, lambda: app.model is not None)
     return chat_screen(app)
 
 
@@ -347,7 +347,7 @@ async def test_a_model_that_will_not_load_is_a_notification_not_a_crash(r1_model
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.loading is None and notes(app))
         screen = chat_screen(app)
-        assert app.spec is None
+        assert app.model is None
         assert any("unknown model architecture" in n for n in notes(app))
         assert "no model loaded" in str(screen.query_one(StatusLine).render())
         prompt = screen.query_one(PromptArea)
@@ -363,7 +363,7 @@ async def test_a_prompt_too_long_for_the_context_gives_it_back(r1_model: Path) -
         screen = await ready(pilot, app)
         screen.settings = ChatSettings(n_ctx=1024)  # a small context, so a short test
         screen._reload_for_context()
-        await wait_for(pilot, lambda: app.plan is not None and app.plan.n_ctx == 1024)
+        await wait_for(pilot, lambda: app.model is not None and app.model.n_ctx == 1024)
         long_prompt = "word " * 1100
         prompt = screen.query_one(PromptArea)
         prompt.text = long_prompt
@@ -410,9 +410,9 @@ async def test_first_run_welcome_recommends_and_downloads_with_progress(
         assert ref in text and "Recommended" in text
         await pilot.press("d")
         await wait_for(pilot, lambda: "↓" in str(welcome.query_one("#download-status").render()))
-        await wait_for(pilot, lambda: app.spec is not None, timeout=60)
+        await wait_for(pilot, lambda: app.model is not None, timeout=60)
         assert isinstance(app.screen, ChatScreen)  # the welcome closed itself
-        assert app.spec.name == ref
+        assert app.model.name == ref
         assert any("downloaded and verified" in n for n in notes(app))
 
 
@@ -446,8 +446,8 @@ async def test_picker_downloads_with_live_progress_pause_and_resume(
     async with app.run_test(size=SIZE) as pilot:
         assert app.downloads[ref].status == "paused"
         app.start_download(ref)
-        await wait_for(pilot, lambda: app.spec is not None, timeout=60)
-        assert app.spec.name == ref
+        await wait_for(pilot, lambda: app.model is not None, timeout=60)
+        assert app.model.name == ref
         starts = [r.range_start for r in hub_with_r1.requests if r.method == "GET"]
         assert starts[-1], "the second run asked only for the missing bytes"
 
@@ -471,7 +471,7 @@ async def test_switching_models_loads_in_a_worker_and_refuses_mid_reply(
         table = app.screen.query_one("DataTable")
         table.move_cursor(row=table.get_row_index("gemma-other"))  # type: ignore[attr-defined]
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.spec is not None and app.spec.name == "gemma-other")
+        await wait_for(pilot, lambda: app.model is not None and app.model.name == "gemma-other")
         assert app.screen is screen
         assert "gemma-other" in str(screen.query_one(StatusLine).render())
 
@@ -522,7 +522,7 @@ KILLED_RUN = textwrap.dedent(
     async def main():
         app = make_app(model_file=Path({model!r}), script=Script(tokens_per_s=40))
         async with app.run_test(size=(100, 32)) as pilot:
-            while app.spec is None:
+            while app.model is None:
                 await pilot.pause(0.05)
             screen = app.screen
             screen.query_one("#prompt").text = "a long question"
@@ -594,8 +594,8 @@ async def test_welcome_imports_a_local_gguf_and_loads_it(r1_model: Path, ponder_
         await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen))
         app.screen.query_one("#text").value = str(r1_model)  # type: ignore[attr-defined]
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.spec is not None, timeout=60)
-        assert app.spec.name == r1_model.stem
+        await wait_for(pilot, lambda: app.model is not None, timeout=60)
+        assert app.model.name == r1_model.stem
         assert isinstance(app.screen, ChatScreen)
 
 

@@ -18,11 +18,9 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from ponder import download
 from ponder.errors import Interrupted, PonderError
 from ponder.events import DownloadProgress, Notice, OpenEvent
-from ponder.hardware import Plan
-from ponder.session import LoadedModel, ModelOptions, ModelSpec, Session
+from ponder.session import LoadedModel, ModelOptions, Session
 from ponder.tui.commands import PonderCommands
 from ponder.tui.messages import (
     DownloadEnded,
@@ -88,10 +86,8 @@ class PonderApp(App[None]):
         self.model: LoadedModel | None = None
         self.loading: str | None = None
         self.downloads: dict[str, DownloadState] = {}
-        for pending in download.pending_pulls(session.store):
-            self.downloads[pending.name] = DownloadState(
-                pending.name, pending.size, pending.done(session.store), status="paused"
-            )
+        for name, total, done in session.pending_pulls():
+            self.downloads[name] = DownloadState(name, total, done, status="paused")
 
     # -- start -------------------------------------------------------------------
 
@@ -116,18 +112,6 @@ class PonderApp(App[None]):
             state.cancel.set()
 
     # -- the model ---------------------------------------------------------------
-
-    @property
-    def spec(self) -> ModelSpec | None:
-        return self.model.spec if self.model is not None else None
-
-    @property
-    def plan(self) -> Plan | None:
-        return self.model.plan if self.model is not None else None
-
-    @property
-    def placement(self) -> str:
-        return self.model.placement if self.model is not None else ""
 
     @property
     def generating(self) -> bool:
@@ -210,7 +194,7 @@ class PonderApp(App[None]):
         state = self.downloads.pop(name, None)
         if state is not None:
             state.cancel.set()
-        download.forget_pending(self.session.store, name, delete_parts=True)
+        self.session.discard_pull(name)
         self._announce_downloads()
 
     @work(thread=True, group="downloads", exit_on_error=False)
@@ -255,7 +239,7 @@ class PonderApp(App[None]):
         if message.installed:
             state.status, state.done = "done", state.total
             self.notify(f"{message.name} is downloaded and verified", title="Download complete")
-            if self.spec is None and self.loading is None:
+            if self.model is None and self.loading is None:
                 self.load_model(message.name)
         elif message.error is not None:
             state.status, state.error = "failed", message.error.message

@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from ponder.catalog import Resolved
-
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
     from ponder.tui.screens.chat import ChatScreen
@@ -56,10 +54,10 @@ class PonderCommands(Provider):
                 )
         for model in app.session.store.installed():
             found.append((f"Switch model: {model.name}", partial(app.load_model, model.name), ""))
+        catalog = app.session.catalog
         installed = {m.name.lower() for m in app.session.store.installed()}
-        for entry in app.session.catalog.models:
-            quant = entry.quant(entry.default_quant) or entry.quants[0]
-            ref = Resolved(entry, quant).display_ref
+        for entry in catalog.models:
+            ref = catalog.resolve(entry.id).display_ref  # the catalog's default quant
             if ref.lower() not in installed:
                 found.append(
                     (f"Download: {entry.name} ({ref})", partial(app.start_download, ref), "")

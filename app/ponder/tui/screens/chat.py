@@ -29,8 +29,7 @@ from textual.widgets import Footer, Input, ListView, LoadingIndicator
 
 from ponder.errors import PonderError
 from ponder.events import Finished
-from ponder.history import HistoryError
-from ponder.session import ChatSettings, LoadedModel, Reply, ReplyRequest
+from ponder.session import ChatSettings, HistoryError, LoadedModel, Reply, ReplyRequest
 from ponder.tui.messages import ReplyFailed, ReplyFinished, ReplyStarted
 from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from ponder.tui.screens.settings import SettingsScreen
@@ -118,15 +117,15 @@ class ChatScreen(Screen[None]):
         if app.loading is not None:
             status.show(model=app.loading, state="loading…")
             return
-        plan = app.plan
+        model = app.model
         state = ""
         if self.live is not None:
             state = "thinking… (Ctrl+G wraps up)" if self.live.thinking else "answering…"
         status.show(
-            model=app.spec.name if app.spec else None,
-            placement=app.placement,
+            model=model.name if model else None,
+            placement=model.placement if model else "",
             ctx_used=self.ctx_used,
-            ctx_size=plan.n_ctx if plan else 0,
+            ctx_size=model.n_ctx if model else 0,
             tokens_per_s=self.tokens_per_s,
             state=state,
         )
@@ -467,9 +466,9 @@ class ChatScreen(Screen[None]):
     def _reload_for_context(self) -> None:
         """A chat that asks for another context size than the loaded one reloads the model."""
         app = self.ponder
-        wanted = self.settings.n_ctx
-        if app.spec and app.plan and wanted and wanted != app.plan.n_ctx:
-            app.load_model(app.spec.name, n_ctx=wanted)
+        model, wanted = app.model, self.settings.n_ctx
+        if model is not None and wanted and wanted != model.n_ctx:
+            app.load_model(model.name, n_ctx=wanted)
 
     def export(self, kind: str) -> Path | None:
         if self.chat_id is None:

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ponder import hardware
+from ponder.session import machine
 
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
@@ -32,11 +32,8 @@ class HardwareScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _probe(self) -> None:
         app = cast("PonderApp", self.app)
-        session = app.session
-        hw = session.machine(os_gpus=True)  # nvidia-smi and friends: off the UI thread
-        report = hardware.render_doctor(hw, hardware.diagnose(hw))
-        table = hardware.render_fit_table(hardware.fit_table(session.catalog, hw))
-        app.call_from_thread(self._show, f"{report}\n\nWhat fits\n{table}")
+        # nvidia-smi and friends: off the UI thread
+        app.call_from_thread(self._show, machine.hardware_report(app.session))
 
     def _show(self, text: str) -> None:
         self.query_one("#report", Static).update(text)

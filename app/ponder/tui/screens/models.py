@@ -15,17 +15,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ponder import hardware
-from ponder.catalog import Resolved
+from ponder.session import machine
 from ponder.tui.format import size
 from ponder.tui.messages import DownloadsChanged
 from ponder.tui.widgets.downloads import download_line
 
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
-
-BADGES = {"gpu": "GPU", "partial": "partial", "cpu": "CPU", "too_big": "too big"}
-COLUMNS = ("model", "size", "fit", "status")
 
 
 class ModelsScreen(Screen[None]):
@@ -54,49 +50,40 @@ class ModelsScreen(Screen[None]):
         table.add_column("Fit", key="fit")
         table.add_column("Status", key="status")
         table.add_column("Name", key="name")
-        self.query_one("#machine", Static).update(
-            hardware.render_one_line(self.ponder.session.machine())
-        )
+        self.query_one("#machine", Static).update(machine.one_line(self.ponder.session))
         self._fill()
         table.focus()
 
     def _fill(self) -> None:
         app = self.ponder
         session = app.session
-        hw = session.machine()
         table = self.query_one(DataTable)
         table.clear()
         self.kinds: dict[str, str] = {}
         installed = session.store.installed()
         names = {m.name.lower() for m in installed}
         for model in sorted(installed, key=lambda m: m.name):
-            status = "loaded" if app.spec and app.spec.name == model.name else "installed"
+            status = "loaded" if app.model and app.model.name == model.name else "installed"
             if app.loading == model.name:
                 status = "loading…"
             fit = self._installed_fit(model.name)
             table.add_row(model.name, size(model.size), fit, status, "", key=model.name)
             self.kinds[model.name] = "installed"
-        for row in hardware.best_fit_rows(session.catalog, hw):
-            ref = Resolved(row.model, row.quant).display_ref
-            if ref.lower() in names:
+        for row in machine.catalog_fits(session):
+            if row.ref.lower() in names:
                 continue
-            state = app.downloads.get(ref)
+            state = app.downloads.get(row.ref)
             status = download_line(state) if state else ""
-            badge = BADGES[row.verdict]
-            if row.verdict == "partial":
-                badge = f"partial {row.plan.n_gpu_layers}/{row.plan.n_layers_total}"
-            table.add_row(ref, size(row.quant.size_bytes), badge, status, row.model.name, key=ref)
-            self.kinds[ref] = "catalog"
+            table.add_row(row.ref, size(row.size), row.badge, status, row.name, key=row.ref)
+            self.kinds[row.ref] = "catalog"
         for name, state in app.downloads.items():  # hf: refs and other pulls not listed above
             if name not in self.kinds and name.lower() not in names:
                 table.add_row(name, size(state.total), "", download_line(state), "", key=name)
                 self.kinds[name] = "catalog"
 
     def _installed_fit(self, name: str) -> str:
-        app = self.ponder
-        if app.spec is not None and app.spec.name == name and app.plan is not None:
-            return app.placement
-        return ""
+        model = self.ponder.model
+        return model.placement if model is not None and model.name == name else ""
 
     def on_downloads_changed(self, message: DownloadsChanged) -> None:
         table = self.query_one(DataTable)

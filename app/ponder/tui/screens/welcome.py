@@ -12,10 +12,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label, ProgressBar, Static
 
-from ponder import hardware
-from ponder.catalog import Resolved
 from ponder.errors import PonderError
-from ponder.tui.format import placement, size
+from ponder.session import machine
+from ponder.tui.format import size
 from ponder.tui.messages import DownloadsChanged
 from ponder.tui.screens.dialogs import TextPromptScreen
 from ponder.tui.widgets.downloads import download_line
@@ -43,15 +42,14 @@ class WelcomeScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         session = self.ponder.session
-        hw = session.machine()
-        choice = hardware.recommend(session.catalog, hw)
+        choice = machine.recommend(session)
         with Vertical(id="welcome"):
             yield Label("Welcome to Ponder", classes="welcome-title")
             yield Static(
                 "Reasoning models that run on this machine. They think first, then answer.",
                 classes="welcome-text",
             )
-            yield Static(f"This machine: {hardware.render_one_line(hw)}", id="machine")
+            yield Static(f"This machine: {machine.one_line(session)}", id="machine")
             if choice is None:
                 yield Static(
                     "No R1 distill fits this machine's memory. Import a smaller GGUF (i), or "
@@ -59,12 +57,11 @@ class WelcomeScreen(Screen[None]):
                     id="recommendation",
                 )
             else:
-                self.ref = Resolved(choice.model, choice.quant).display_ref
-                where = placement(choice.plan.n_gpu_layers, choice.plan.n_layers_total)
+                self.ref = choice.ref
                 yield Static(
-                    f"Recommended: {choice.model.name} ({self.ref}), "
-                    f"{size(choice.quant.size_bytes)} download, runs on {where} with a "
-                    f"{choice.plan.n_ctx:,}-token context: {choice.reason}.",
+                    f"Recommended: {choice.name} ({choice.ref}), "
+                    f"{size(choice.size)} download, runs on {choice.placement} with a "
+                    f"{choice.n_ctx:,}-token context: {choice.reason}.",
                     id="recommendation",
                     markup=False,
                 )

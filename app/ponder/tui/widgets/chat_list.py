@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, ListItem, ListView
 
-from ponder.history import ChatSummary, SearchHit
+from ponder.session import ChatSummary, SearchHit
 
 
 class ChatItem(ListItem):

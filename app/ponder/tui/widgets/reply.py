@@ -20,7 +20,7 @@ from textual.widgets._collapsible import CollapsibleTitle
 from textual.widgets.markdown import MarkdownStream
 
 from ponder.events import Finished
-from ponder.history import Message as SavedMessage
+from ponder.session import Message as SavedMessage
 from ponder.tui.format import thinking_title
 
 
