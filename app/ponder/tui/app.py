@@ -22,6 +22,7 @@ from ponder.errors import Interrupted, PonderError
 from ponder.events import DownloadProgress, Notice, OpenEvent
 from ponder.session import LoadedModel, ModelOptions, Session
 from ponder.tui.commands import PonderCommands
+from ponder.tui.failures import notify_error, reported
 from ponder.tui.messages import (
     DownloadEnded,
     DownloadProgressed,
@@ -130,16 +131,11 @@ class PonderApp(App[None]):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def _load(self, name: str, n_ctx: int | None) -> None:
-        try:
+        with reported(self, lambda error: self.post_message(ModelLoadFailed(name, error))):
             loaded = self.session.open_model(
                 name, ModelOptions(n_ctx=n_ctx), on_event=self._opening
             )
             self.post_message(ModelLoaded(loaded))
-        except PonderError as exc:
-            self.post_message(ModelLoadFailed(name, exc))
-        except Exception as exc:  # the UI shows it instead of crashing
-            self.log.error(f"loading {name} failed: {exc!r}")
-            self.post_message(ModelLoadFailed(name, PonderError(f"{type(exc).__name__}: {exc}")))
 
     def _opening(self, event: OpenEvent) -> None:
         if isinstance(event, Notice):
@@ -156,7 +152,7 @@ class PonderApp(App[None]):
         self.loading = None
         if self.model is not None and self.session.current is not self.model:
             self.model = None  # the old model was unloaded to make room for the new one
-        self.notify_error(message.error, title=f"Could not load {message.name}")
+        notify_error(self, message.error, title=f"Could not load {message.name}")
         self._refresh_chat()
 
     def on_model_noticed(self, message: ModelNoticed) -> None:
@@ -168,10 +164,6 @@ class PonderApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, ChatScreen):
                 screen.refresh_status()
-
-    def notify_error(self, error: PonderError, *, title: str = "Error") -> None:
-        text = error.message + (f"\n{error.hint}" if error.hint else "")
-        self.notify(text, title=title, severity="error", timeout=12)
 
     # -- downloads ---------------------------------------------------------------
 
@@ -199,28 +191,33 @@ class PonderApp(App[None]):
 
     @work(thread=True, group="downloads", exit_on_error=False)
     def _download(self, state: DownloadState) -> None:
-        session, name = self.session, state.name
-        try:
-            plan = session.plan_pull(name)
-            per_file: dict[str, int] = {}
-            self.post_message(DownloadProgressed(name, DownloadProgress(name, 0, plan.size)))
+        name = state.name
 
-            def progress(event: OpenEvent) -> None:
-                if not isinstance(event, DownloadProgress):
-                    return
-                per_file[event.filename] = event.done
-                total = DownloadProgress(name, sum(per_file.values()), plan.size, event.bytes_per_s)
-                self.post_message(DownloadProgressed(name, total))
-
-            session.pull(plan, on_event=progress, cancel=state.cancel)
-            self.post_message(DownloadEnded(name, installed=True))
-        except Interrupted:
-            self.post_message(DownloadEnded(name, installed=False))
-        except PonderError as exc:
-            self.post_message(DownloadEnded(name, installed=False, error=exc))
-        except Exception as exc:  # the UI shows it instead of crashing
-            error = PonderError(f"{type(exc).__name__}: {exc}")
+        def failed(error: PonderError) -> None:
             self.post_message(DownloadEnded(name, installed=False, error=error))
+
+        with reported(self, failed):
+            try:
+                self._pull(name, state.cancel)
+            except Interrupted:
+                self.post_message(DownloadEnded(name, installed=False))
+                return
+            self.post_message(DownloadEnded(name, installed=True))
+
+    def _pull(self, name: str, cancel: threading.Event) -> None:
+        """Download ``name``, its progress summed over its files as it comes."""
+        plan = self.session.plan_pull(name)
+        per_file: dict[str, int] = {}
+        self.post_message(DownloadProgressed(name, DownloadProgress(name, 0, plan.size)))
+
+        def progress(event: OpenEvent) -> None:
+            if not isinstance(event, DownloadProgress):
+                return
+            per_file[event.filename] = event.done
+            total = DownloadProgress(name, sum(per_file.values()), plan.size, event.bytes_per_s)
+            self.post_message(DownloadProgressed(name, total))
+
+        self.session.pull(plan, on_event=progress, cancel=cancel)
 
     def on_download_progressed(self, message: DownloadProgressed) -> None:
         state = self.downloads.get(message.name)
@@ -243,7 +240,7 @@ class PonderApp(App[None]):
                 self.load_model(message.name)
         elif message.error is not None:
             state.status, state.error = "failed", message.error.message
-            self.notify_error(message.error, title=f"Download of {message.name} failed")
+            notify_error(self, message.error, title=f"Download of {message.name} failed")
         else:
             state.status = "paused"
             self.notify(f"{message.name} paused; it resumes where it stopped")

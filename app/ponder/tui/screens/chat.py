@@ -30,6 +30,7 @@ from textual.widgets import Footer, Input, ListView, LoadingIndicator
 from ponder.errors import PonderError
 from ponder.events import Finished
 from ponder.session import ChatSettings, HistoryError, LoadedModel, Reply, ReplyRequest
+from ponder.tui.failures import notify_error, reported
 from ponder.tui.messages import ReplyFailed, ReplyFinished, ReplyStarted
 from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from ponder.tui.screens.settings import SettingsScreen
@@ -171,7 +172,7 @@ class ChatScreen(Screen[None]):
         try:
             chat = self.ponder.history.get_chat(chat_id)
         except PonderError as exc:
-            self.ponder.notify_error(exc)
+            notify_error(self.app, exc)
             await self.reload_chats()
             return
         self.chat_id = chat_id
@@ -301,16 +302,12 @@ class ChatScreen(Screen[None]):
         cancel: threading.Event,
         wrap_up: threading.Event,
     ) -> None:
-        try:
+        with reported(self, lambda error: self.post_message(ReplyFailed(error))):
             reply = model.reply(request, cancel=cancel, wrap_up=wrap_up)
             self.post_message(ReplyStarted(reply))
             for event in reply:
                 if isinstance(event, Finished):
                     self.post_message(ReplyFinished(event))
-        except PonderError as exc:
-            self.post_message(ReplyFailed(exc))
-        except Exception as exc:  # the UI shows it instead of crashing
-            self.post_message(ReplyFailed(PonderError(f"{type(exc).__name__}: {exc}")))
 
     async def on_reply_started(self, message: ReplyStarted) -> None:
         self._reply = message.reply
@@ -391,7 +388,7 @@ class ChatScreen(Screen[None]):
                     prompt.text = self._last_prompt
         self.cancel = self.wrap_up = None
         self.refresh_bindings()
-        self.ponder.notify_error(message.error, title="The reply failed")
+        notify_error(self.app, message.error, title="The reply failed")
         self.refresh_status()
 
     # -- controls ----------------------------------------------------------------
@@ -429,7 +426,7 @@ class ChatScreen(Screen[None]):
         try:
             prompt = self.ponder.history.take_last_exchange(self.chat_id)
         except HistoryError as exc:
-            self.ponder.notify_error(exc)
+            notify_error(self.app, exc)
             return
         turns = list(self.query(UserTurn))
         await event.reply.remove()
@@ -489,7 +486,7 @@ class ChatScreen(Screen[None]):
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
-            self.ponder.notify_error(PonderError(f"cannot write {path}: {exc.strerror}"))
+            notify_error(self.app, PonderError(f"cannot write {path}: {exc.strerror}"))
             return None
         self.notify(f"Exported to {path}", title="Export")
         return path

@@ -11,7 +11,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ponder.errors import PonderError
 from ponder.session import machine
+from ponder.tui.failures import notify_error, reported
 
 if TYPE_CHECKING:
     from ponder.tui.app import PonderApp
@@ -32,8 +34,12 @@ class HardwareScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _probe(self) -> None:
         app = cast("PonderApp", self.app)
-        # nvidia-smi and friends: off the UI thread
-        app.call_from_thread(self._show, machine.hardware_report(app.session))
+        with reported(self, self._failed):
+            # nvidia-smi and friends: off the UI thread
+            app.call_from_thread(self._show, machine.hardware_report(app.session))
+
+    def _failed(self, error: PonderError) -> None:
+        self.app.call_from_thread(notify_error, self.app, error, title="Hardware probe failed")
 
     def _show(self, text: str) -> None:
         self.query_one("#report", Static).update(text)

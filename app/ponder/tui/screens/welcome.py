@@ -14,6 +14,7 @@ from textual.widgets import Footer, Label, ProgressBar, Static
 
 from ponder.errors import PonderError
 from ponder.session import machine
+from ponder.tui.failures import notify_error, reported
 from ponder.tui.format import size
 from ponder.tui.messages import DownloadsChanged
 from ponder.tui.screens.dialogs import TextPromptScreen
@@ -121,17 +122,15 @@ class WelcomeScreen(Screen[None]):
 
     @work(thread=True, group="import", exit_on_error=False)
     def _import(self, path: Path) -> None:
-        app = self.ponder
-        try:
-            model = app.session.import_model(path)
-        except PonderError as exc:
-            app.call_from_thread(app.notify_error, exc, title="Import failed")
-            return
-        except OSError as exc:
-            error = PonderError(f"cannot import {path}: {exc.strerror or exc}")
-            app.call_from_thread(app.notify_error, error, title="Import failed")
-            return
-        app.call_from_thread(self._imported, model.name)
+        with reported(self, self._import_failed):
+            try:
+                model = self.ponder.session.import_model(path)
+            except OSError as exc:
+                raise PonderError(f"cannot import {path}: {exc.strerror or exc}") from exc
+            self.app.call_from_thread(self._imported, model.name)
+
+    def _import_failed(self, error: PonderError) -> None:
+        self.app.call_from_thread(notify_error, self.app, error, title="Import failed")
 
     def _imported(self, name: str) -> None:
         self.notify(f"Imported {name}")
