@@ -67,7 +67,8 @@ def chat_screen(app: PonderApp) -> ChatScreen:
 
 
 async def ready(pilot, app: PonderApp) -> ChatScreen:  # type: ignore[no-untyped-def]
-    await wait_for(pilot, lambda: app.model is not None)
+    """The chat screen once the model is loaded and the screen has been told so."""
+    await wait_for(pilot, lambda: app.model is not None and chat_screen(app).model is app.model)
     return chat_screen(app)
 
 

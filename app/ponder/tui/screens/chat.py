@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -29,18 +29,21 @@ from textual.widgets import Footer, Input, ListView, LoadingIndicator
 
 from ponder.errors import PonderError
 from ponder.events import Finished
-from ponder.session import ChatSettings, HistoryError, LoadedModel, Reply, ReplyRequest
+from ponder.session import ChatSettings, History, HistoryError, LoadedModel, Reply, ReplyRequest
 from ponder.tui.failures import notify_error, reported
-from ponder.tui.messages import ReplyFailed, ReplyFinished, ReplyStarted
+from ponder.tui.messages import (
+    LoadModelRequested,
+    ModelChanged,
+    ReplyFailed,
+    ReplyFinished,
+    ReplyStarted,
+)
 from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from ponder.tui.screens.settings import SettingsScreen
 from ponder.tui.widgets.chat_list import ChatListView, Sidebar
 from ponder.tui.widgets.prompt import PromptArea
 from ponder.tui.widgets.reply import ReplyView, UserTurn
 from ponder.tui.widgets.status import StatusLine
-
-if TYPE_CHECKING:
-    from ponder.tui.app import PonderApp
 
 TITLE_TICK_S = 0.5
 STREAM_FPS = 10  # screen updates a second while a reply streams, at most
@@ -57,8 +60,13 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+f", "search", "Search", show=False),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, history: History, *, grammar: str | None, export_dir: Path) -> None:
         super().__init__()
+        self.history = history
+        self.grammar = grammar
+        self.export_dir = export_dir
+        self.model: LoadedModel | None = None  # as the app last told
+        self.loading_model: str | None = None
         self.chat_id: int | None = None
         self.settings = ChatSettings()
         self.live: ReplyView | None = None
@@ -71,10 +79,6 @@ class ChatScreen(Screen[None]):
         self._poll: Timer | None = None
         self._poll_due = 0.0
         self._frame_cost = 0.0
-
-    @property
-    def ponder(self) -> PonderApp:
-        return cast("PonderApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -106,19 +110,21 @@ class ChatScreen(Screen[None]):
         if self.cancel is not None:
             self.cancel.set()
 
-    # -- status ------------------------------------------------------------------
+    # -- the model and the status line ----------------------------------------------
+
+    def on_model_changed(self, message: ModelChanged) -> None:
+        self.model, self.loading_model = message.model, message.loading
+        self.refresh_status()
 
     def refresh_status(self) -> None:
-        app = self.ponder
         if not self.is_mounted:
             return  # on_mount shows it
         status = self.query_one(StatusLine)
-        loading = self.query_one("#loading")
-        loading.display = app.loading is not None
-        if app.loading is not None:
-            status.show(model=app.loading, state="loading…")
+        self.query_one("#loading").display = self.loading_model is not None
+        if self.loading_model is not None:
+            status.show(model=self.loading_model, state="loading…")
             return
-        model = app.model
+        model = self.model
         state = ""
         if self.live is not None:
             state = "thinking… (Ctrl+G wraps up)" if self.live.thinking else "answering…"
@@ -145,7 +151,7 @@ class ChatScreen(Screen[None]):
     async def reload_chats(self) -> None:
         sidebar = self.query_one(Sidebar)
         query = self.query_one("#search", Input).value.strip()
-        history = self.ponder.history
+        history = self.history
         if query:
             await sidebar.show_hits(history.search(query, include_reasoning=True), self.chat_id)
         else:
@@ -170,7 +176,7 @@ class ChatScreen(Screen[None]):
             self.notify("Stop the reply first (Esc).", severity="warning")
             return
         try:
-            chat = self.ponder.history.get_chat(chat_id)
+            chat = self.history.get_chat(chat_id)
         except PonderError as exc:
             notify_error(self.app, exc)
             await self.reload_chats()
@@ -222,7 +228,7 @@ class ChatScreen(Screen[None]):
     def rename_chat(self, chat_id: int, title: str) -> None:
         async def done(new_title: str | None) -> None:
             if new_title and new_title.strip():
-                self.ponder.history.rename_chat(chat_id, new_title.strip())
+                self.history.rename_chat(chat_id, new_title.strip())
                 await self.reload_chats()
 
         self.app.push_screen(TextPromptScreen("Rename chat", title), done)
@@ -235,7 +241,7 @@ class ChatScreen(Screen[None]):
         async def done(confirmed: bool | None) -> None:
             if not confirmed:
                 return
-            self.ponder.history.delete_chat(chat_id)
+            self.history.delete_chat(chat_id)
             if chat_id == self.chat_id:
                 await self.action_new_chat()
             await self.reload_chats()
@@ -262,16 +268,15 @@ class ChatScreen(Screen[None]):
 
     async def send(self, prompt: str) -> bool:
         """Start a reply to ``prompt``; False when it cannot start now (and why is shown)."""
-        app = self.ponder
         if self.live is not None:
             self.notify("A reply is still streaming; Esc stops it.", severity="warning")
             return False
-        if app.loading:
+        if self.loading_model:
             # A new model is on its way in; the old one takes no new reply meanwhile
             # (the session refuses it too).
-            self.notify(f"{app.loading} is still loading…")
+            self.notify(f"{self.loading_model} is still loading…")
             return False
-        model = app.model
+        model = self.model
         if model is None:
             self.notify("No model is loaded: F2 opens the model picker.", severity="warning")
             return False
@@ -287,7 +292,7 @@ class ChatScreen(Screen[None]):
             prompt=prompt,
             chat_id=self.chat_id,
             settings=settings,
-            grammar=app.grammar,
+            grammar=self.grammar,
         )
         self._generate(model, request, self.cancel, self.wrap_up)
         self.refresh_status()
@@ -424,7 +429,7 @@ class ChatScreen(Screen[None]):
             self.notify("Only the last reply can be regenerated.", severity="warning")
             return
         try:
-            prompt = self.ponder.history.take_last_exchange(self.chat_id)
+            prompt = self.history.take_last_exchange(self.chat_id)
         except HistoryError as exc:
             notify_error(self.app, exc)
             return
@@ -438,19 +443,18 @@ class ChatScreen(Screen[None]):
 
     def defaults(self) -> ChatSettings:
         """The catalog's recommended settings for the loaded model."""
-        model = self.ponder.model
+        model = self.model
         return model.recommended() if model is not None else ChatSettings()
 
     def action_settings(self) -> None:
-        app = self.ponder
-        folds = app.model is not None and not app.model.takes_system_prompt
+        folds = self.model is not None and not self.model.takes_system_prompt
 
         def done(result: ChatSettings | None) -> None:
             if result is None:
                 return
             self.settings = result
             if self.chat_id is not None:
-                self.ponder.history.update_chat_settings(
+                self.history.update_chat_settings(
                     self.chat_id, system_prompt=result.system_prompt, settings=result.to_saved()
                 )
             self.notify("Settings saved for this chat")
@@ -462,22 +466,21 @@ class ChatScreen(Screen[None]):
 
     def _reload_for_context(self) -> None:
         """A chat that asks for another context size than the loaded one reloads the model."""
-        app = self.ponder
-        model, wanted = app.model, self.settings.n_ctx
+        model, wanted = self.model, self.settings.n_ctx
         if model is not None and wanted and wanted != model.n_ctx:
-            app.load_model(model.name, n_ctx=wanted)
+            self.app.post_message(LoadModelRequested(model.name, n_ctx=wanted))
 
     def export(self, kind: str) -> Path | None:
         if self.chat_id is None:
             self.notify("Nothing to export yet: this chat has no messages.", severity="warning")
             return None
-        history = self.ponder.history
+        history = self.history
         text = (
             history.export_markdown(self.chat_id)
             if kind == "md"
             else history.export_json(self.chat_id)
         )
-        folder = self.ponder.export_dir
+        folder = self.export_dir
         path = folder / f"ponder-chat-{self.chat_id}.{kind}"
         n = 1
         while path.exists():  # never overwrite an earlier export

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,15 +10,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ponder.errors import PonderError
-from ponder.session import machine
+from ponder.session import Session, machine
 from ponder.tui.failures import notify_error, reported
-
-if TYPE_CHECKING:
-    from ponder.tui.app import PonderApp
 
 
 class HardwareScreen(Screen[None]):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
 
     def compose(self) -> ComposeResult:
         yield Static("Hardware", classes="screen-title")
@@ -33,10 +32,9 @@ class HardwareScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _probe(self) -> None:
-        app = cast("PonderApp", self.app)
         with reported(self, self._failed):
             # nvidia-smi and friends: off the UI thread
-            app.call_from_thread(self._show, machine.hardware_report(app.session))
+            self.app.call_from_thread(self._show, machine.hardware_report(self.session))
 
     def _failed(self, error: PonderError) -> None:
         self.app.call_from_thread(notify_error, self.app, error, title="Hardware probe failed")

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ponder.tui.downloads import DownloadState
 from ponder.tui.format import duration, size
-
-if TYPE_CHECKING:
-    from ponder.tui.app import DownloadState
 
 
 def download_line(state: DownloadState) -> str:
