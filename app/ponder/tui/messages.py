@@ -9,7 +9,8 @@ reply streams).
 
 Download progress may replace an earlier message of its kind still waiting in the
 queue, so a backlog collapses instead of growing. A reply's text does not travel in
-messages at all: the chat screen reads it from the reply's live text.
+messages at all: the conversation reads it from the reply's live text (see
+:mod:`ponder.tui.widgets.stream`).
 """
 
 from __future__ import annotations

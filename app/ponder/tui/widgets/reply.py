@@ -110,6 +110,14 @@ class ReplyView(Vertical, can_focus=True):
     def thinking(self) -> bool:
         return self.live and not self._thinking_done
 
+    @property
+    def tokens_per_s(self) -> float | None:
+        """The speed so far, once the reply has streamed for half a second."""
+        elapsed = time.monotonic() - self.started
+        if elapsed <= 0.5:
+            return None
+        return (self.reasoning_tokens + self.answer_tokens) / elapsed
+
     def _title(self) -> str:
         if self._thinking_done:
             seconds = self._thought_s if self._thought_s is not None else 0.0
