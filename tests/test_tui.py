@@ -25,9 +25,10 @@ from fakehub import FakeHub
 from ponder import hardware
 from ponder.catalog import Resolved
 from ponder.download import pending_pulls
+from ponder.errors import ModelLoadError
 from ponder.history import History
 from ponder.paths import default_paths
-from ponder.session import ChatSettings
+from ponder.session import ChatSettings, ReplyRequest
 from ponder.tui.app import PonderApp
 from ponder.tui.screens.chat import ChatScreen
 from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
@@ -475,6 +476,46 @@ async def test_switching_models_loads_in_a_worker_and_refuses_mid_reply(
         await wait_for(pilot, lambda: app.model is not None and app.model.name == "gemma-other")
         assert app.screen is screen
         assert "gemma-other" in str(screen.query_one(StatusLine).render())
+
+
+async def test_a_prompt_sent_while_another_model_loads_is_refused_and_never_overlaps(
+    r1_model: Path, gemma_path: Path
+) -> None:
+    """The loading race: while a second model loads, the chat refuses a prompt (the
+    screen says why, and the model being replaced refuses it too), so the session never
+    runs a reply next to a load."""
+    script = Script()
+    app = make_app(model_file=r1_model, script=script)
+    app.session.import_model(gemma_path, name="gemma-other")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot, app)
+        replaced = app.model
+        assert replaced is not None and script.loads == 1
+        # The app opens the most recently installed model; switch to the other one.
+        second = R1_NAME if replaced.name == "gemma-other" else "gemma-other"
+        script.hold_load = True
+        assert app.load_model(second)
+        await wait_for(pilot, script.reached_load_hold.is_set)  # the old model is closed now
+        await wait_for(pilot, lambda: "loading…" in str(screen.query_one(StatusLine).render()))
+        prompt = screen.query_one(PromptArea)
+        prompt.text = "are you there?"
+        prompt.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: f"{second} is still loading…" in notes(app))
+        assert prompt.text == "are you there?" and not screen.query(UserTurn)
+        # Past the screen, the core refuses too: the model being replaced takes no reply.
+        with pytest.raises(ModelLoadError):
+            replaced.reply(ReplyRequest("sneaking in", save=False))
+        script.release_load()
+        await wait_for(pilot, lambda: app.model is not None and app.model.name == second)
+        await ready(pilot, app)
+        assert screen.loading_model is None
+        await pilot.press("enter")  # the same prompt, now to the new model
+        await wait_for(pilot, lambda: screen.chat_id is not None and screen.live is None)
+    assert script.loads == 2 and len(script.prompts) == 1
+    assert script.most_at_once == 1, script.overlaps
+    (_, saved) = saved_messages(screen.chat_id)
+    assert saved.model == second and saved.status == "complete"
 
 
 async def test_hardware_screen_shows_the_doctor_report(r1_model: Path) -> None:
