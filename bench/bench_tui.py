@@ -24,12 +24,12 @@ Two parts:
      reply).
    * **screen delay**: every 50 ms, on the loop, the number of characters the UI
      holds is compared with the text the session had produced (each reasoning and
-     answer delta, timed as it came out of ``Session.reply`` in the worker thread,
-     that is the engine's tokens after the reasoning splitter). The delay is the age
-     of the oldest produced character the UI does not have yet (0 when it has
-     everything): p50, p95, max. Two levels: what ``ReplyView`` has received
-     (``reasoning_text`` + ``answer_text``) and what has been handed to its two
-     ``Markdown`` widgets (their ``source``). At the end every character must have
+     answer delta, timed as it came out of the loaded model's ``Reply`` in the
+     worker thread, that is the engine's tokens after the reasoning splitter). The
+     delay is the age of the oldest produced character the UI does not have yet (0
+     when it has everything): p50, p95, max. Two levels: what ``ReplyView`` has
+     received (``reasoning_text`` + ``answer_text``) and what has been handed to its
+     two ``Markdown`` widgets (their ``source``). At the end every character must have
      arrived: the received text is compared with the produced text, exactly.
 
 2. **Real engine** on the random-weight R1-1.5B-shaped GGUF (``make_r1_shaped.py``):
@@ -75,7 +75,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,9 +89,10 @@ import make_r1_shaped  # noqa: E402  (a sibling script, not a package)
 from conftest import write_r1_copy  # noqa: E402
 from ponder.events import AnswerDelta, Finished, ReasoningDelta  # noqa: E402
 from ponder.hardware import render_plan  # noqa: E402
+from ponder.session import ChatSettings  # noqa: E402
 from ponder.tui.app import PonderApp  # noqa: E402
-from ponder.tui.chat import ChatScreen  # noqa: E402
-from ponder.tui.reply import ReplyView  # noqa: E402
+from ponder.tui.screens.chat import ChatScreen  # noqa: E402
+from ponder.tui.widgets.reply import ReplyView  # noqa: E402
 from scripted import R1_ANSWER, R1_REASONING, Script, pieces  # noqa: E402
 from tuikit import R1_NAME, make_app  # noqa: E402
 
@@ -132,14 +133,25 @@ def fresh_home(parent: Path, name: str) -> Path:
     return home
 
 
+def with_max_tokens(settings: ChatSettings, n: int) -> ChatSettings:
+    """The chat's settings with a reply budget of ``n`` tokens."""
+    return settings.with_values(sampling={**settings.sampling, "max_tokens": n})
+
+
 def chat_screen(app: PonderApp) -> ChatScreen:
     return next(s for s in app.screen_stack if isinstance(s, ChatScreen))
+
+
+def model_ready(app: PonderApp) -> bool:
+    """The model is loaded and the chat screen has been told (it sends to that model)."""
+    chat = next((s for s in app.screen_stack if isinstance(s, ChatScreen)), None)
+    return app.model is not None and chat is not None and chat.model is app.model
 
 
 async def wait_for_model(app: PonderApp, timeout_s: float = 300.0) -> None:
     deadline = time.monotonic() + timeout_s
     await asyncio.sleep(0.05)
-    while app.spec is None:
+    while not model_ready(app):
         if app.loading is None:
             raise RuntimeError("the app did not load its model (see the app's notifications)")
         if time.monotonic() > deadline:
@@ -164,10 +176,13 @@ async def wait_for_reply(
 
 
 class Tally:
-    """The text ``Session.reply`` hands the worker thread, each delta timed as it comes out.
+    """The text the loaded model's reply hands the worker thread, each delta timed as it
+    comes out.
 
-    A pass-through generator around the session's event stream: a list append per
-    delta. ``marks`` holds (monotonic time, characters produced so far).
+    :meth:`wrap` puts a pass-through iterator around each :class:`~ponder.session.Reply`
+    that ``LoadedModel.reply`` returns: a list append per delta, everything else (the
+    live text the screen reads, the chat id) left to the reply itself. ``marks`` holds
+    (monotonic time, characters produced so far).
     """
 
     def __init__(self) -> None:
@@ -177,31 +192,51 @@ class Tally:
         self.finished: Finished | None = None
         self.answer_at: float | None = None  # when the first answer text came out
 
-    def wrap(self, session: Any) -> None:
-        inner = session.reply
-        total = 0
+    def wrap(self, model: Any) -> None:
+        """Tap every reply ``model`` (a LoadedModel) starts from now on."""
+        inner = model.reply
 
-        def reply(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            nonlocal total
-            for event in inner(*args, **kwargs):
-                if isinstance(event, (ReasoningDelta, AnswerDelta)) and event.text:
-                    part = self.reasoning if isinstance(event, ReasoningDelta) else self.answer
-                    part.append(event.text)
-                    total += len(event.text)
-                    now = time.monotonic()
-                    if self.answer_at is None and part is self.answer:
-                        self.answer_at = now
-                    self.marks.append((now, total))
-                elif isinstance(event, Finished):
-                    self.finished = event
-                yield event
+        def reply(*args: Any, **kwargs: Any) -> Tapped:
+            return Tapped(inner(*args, **kwargs), self.saw)
 
-        session.reply = reply
+        model.reply = reply
+
+    def saw(self, event: Any) -> None:
+        if isinstance(event, (ReasoningDelta, AnswerDelta)) and event.text:
+            part = self.reasoning if isinstance(event, ReasoningDelta) else self.answer
+            part.append(event.text)
+            total = (self.marks[-1][1] if self.marks else 0) + len(event.text)
+            now = time.monotonic()
+            if self.answer_at is None and part is self.answer:
+                self.answer_at = now
+            self.marks.append((now, total))
+        elif isinstance(event, Finished):
+            self.finished = event
 
     def age_of_oldest_missing(self, have: int, n: int, now: float) -> float:
         """How long ago the session produced the first character past ``have`` (0: none)."""
         i = bisect.bisect_right(self.marks, have, hi=n, key=lambda m: m[1])
         return max(0.0, now - self.marks[i][0]) if i < n else 0.0
+
+
+class Tapped:
+    """A reply whose events pass through ``saw`` on their way to the consumer; every
+    other attribute (``live``, ``chat_id``, ...) is the reply's own."""
+
+    def __init__(self, reply: Any, saw: Callable[[Any], None]) -> None:
+        self._reply = reply
+        self._saw = saw
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reply, name)
+
+    def __iter__(self) -> Tapped:
+        return self
+
+    def __next__(self) -> Any:
+        event = next(self._reply)
+        self._saw(event)
+        return event
 
 
 Timed = list[tuple[float, float]]  # (time.monotonic(), value)
@@ -277,15 +312,15 @@ class ScriptedResult:
 async def scripted_run(model_file: Path, script: Script) -> ScriptedResult:
     app = make_app(model_file=model_file, model_name=R1_NAME, script=script)
     tally = Tally()
-    tally.wrap(app.session)
     stream, answer_at = script.stream()
     lag: Timed = []
     samples = ScreenSamples()
     async with app.run_test(size=SIZE):
         await wait_for_model(app)
+        tally.wrap(app.model)
         screen = chat_screen(app)
         # The scripted engine's budget is max_tokens, else the context size: let it all out.
-        screen.settings = dataclasses.replace(screen.settings, max_tokens=len(stream) + 16)
+        screen.settings = with_max_tokens(screen.settings, len(stream) + 16)
         stop = asyncio.Event()
         lag_task = asyncio.create_task(probe_lag(lag, stop))
         started = time.monotonic()
@@ -449,13 +484,14 @@ async def tui_run_async(model: Path, n_tokens: int, workdir: Path, threads: int 
     try:
         async with app.run_test(size=SIZE):
             await wait_for_model(app)
-            assert app.spec is not None and app.plan is not None
+            model = app.model
+            assert model is not None
             # What `ponder run --seed 1` does; the TUI has no seed setting of its own.
-            app.spec = dataclasses.replace(
-                app.spec, sampling=dataclasses.replace(app.spec.sampling, seed=SEED)
+            model.spec = dataclasses.replace(
+                model.spec, sampling=dataclasses.replace(model.spec.sampling, seed=SEED)
             )
             screen = chat_screen(app)
-            screen.settings = dataclasses.replace(screen.settings, max_tokens=n_tokens)
+            screen.settings = with_max_tokens(screen.settings, n_tokens)
             cpu_before, wall_before = time.thread_time(), time.monotonic()
             if not await screen.send(PROMPT):
                 raise RuntimeError("the chat screen refused to send")
@@ -468,7 +504,7 @@ async def tui_run_async(model: Path, n_tokens: int, workdir: Path, threads: int 
             assert screen.chat_id is not None
             message = app.history.get_chat(screen.chat_id).messages[-1]
             speed = message.timings.get("tokens_per_s")  # Finished.timings, as saved
-            plan = render_plan(app.plan).splitlines()[0]
+            plan = render_plan(model.plan).splitlines()[0]
     finally:
         app.session.close()
         app.history.close()

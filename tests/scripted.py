@@ -6,7 +6,8 @@ reply written in the shape the 1.5B distill produces: a long trace that starts
 inside thinking (the template prefilled ``<think>\\n``), one ``</think>``, then a
 Markdown answer with a code block. Tests can pace it (tokens per second) and hold
 it at a token until released, so a flow such as "stop while thinking" is
-deterministic.
+deterministic; they can hold a load the same way, and the script records how many
+loads and replies ran at once, so a test can show that two never overlap.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ponder.engine import (
@@ -56,6 +58,8 @@ print(17 * 23)  # 391
 ```
 """
 
+HOLD_LIMIT_S = 60.0
+
 _PIECE = re.compile(r"\s*\S{1,4}|\s+")
 
 
@@ -77,9 +81,34 @@ class Script:
     released: threading.Event = field(default_factory=threading.Event)
     reached_hold: threading.Event = field(default_factory=threading.Event)
     prompts: list[int] = field(default_factory=list)  # prompt lengths seen, per reply
+    hold_load: bool = False  # a load waits until release_load() (at most HOLD_LIMIT_S)
+    load_released: threading.Event = field(default_factory=threading.Event)
+    reached_load_hold: threading.Event = field(default_factory=threading.Event)
+    loads: int = 0  # loads begun
+    most_at_once: int = 0  # the most loads and replies that ran at the same time
+    overlaps: list[str] = field(default_factory=list)  # "load while reply", ...
+    _running: list[str] = field(default_factory=list, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def release(self) -> None:
         self.released.set()
+
+    def release_load(self) -> None:
+        self.load_released.set()
+
+    @contextmanager
+    def running(self, what: str) -> Iterator[None]:
+        """Count ``what`` ("load" or "reply") as running while the block runs."""
+        with self._lock:
+            if self._running:
+                self.overlaps.append(f"{what} while {', '.join(self._running)}")
+            self._running.append(what)
+            self.most_at_once = max(self.most_at_once, len(self._running))
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.remove(what)
 
     def stream(self) -> tuple[list[str], int]:
         """The pieces, and the index of the first answer piece (after the closing tag)."""
@@ -132,6 +161,17 @@ class ScriptedEngine:
         cancel: threading.Event | None,
         inject: Injector | None,
     ) -> Iterator[str]:
+        with self.script.running("reply"):
+            yield from self._tokens(prompt_tokens, sampling, stats, cancel, inject)
+
+    def _tokens(
+        self,
+        prompt_tokens: Sequence[int],
+        sampling: SamplingParams,
+        stats: GenerationStats,
+        cancel: threading.Event | None,
+        inject: Injector | None,
+    ) -> Iterator[str]:
         script = self.script
         stream, answer_at = script.stream()
         stats.prompt_tokens = len(prompt_tokens)
@@ -177,8 +217,13 @@ def loader(script: Script):  # type: ignore[no-untyped-def]
     from ponder.errors import ModelLoadError
 
     def load(info: GGUFInfo, params: LoadParams) -> ScriptedEngine:
-        if script.fail_load:
-            raise ModelLoadError(script.fail_load, hint="try a smaller --ctx")
-        return ScriptedEngine(info, params, script)
+        with script.running("load"):
+            script.loads += 1
+            if script.hold_load:
+                script.reached_load_hold.set()
+                script.load_released.wait(HOLD_LIMIT_S)  # a failed test must not hang
+            if script.fail_load:
+                raise ModelLoadError(script.fail_load, hint="try a smaller --ctx")
+            return ScriptedEngine(info, params, script)
 
     return load

@@ -15,7 +15,7 @@ import pytest
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.tui.app import DownloadState, PonderApp
-from ponder.tui.chat import ChatScreen
+from ponder.tui.screens.chat import ChatScreen
 from scripted import R1_ANSWER, R1_REASONING, Script
 from test_hardware import machine
 from tuikit import R1_NAME, make_app
@@ -57,7 +57,7 @@ def _chat_app(r1_gemma: Path) -> PonderApp:
 
 async def _open_first_chat(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
-    while app.spec is None:
+    while app.model is None:
         await pilot.pause(0.05)
     screen = app.screen
     assert isinstance(screen, ChatScreen)

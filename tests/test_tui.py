@@ -25,16 +25,19 @@ from fakehub import FakeHub
 from ponder import hardware
 from ponder.catalog import Resolved
 from ponder.download import pending_pulls
+from ponder.errors import ModelLoadError
 from ponder.history import History
 from ponder.paths import default_paths
-from ponder.session import ChatSettings
+from ponder.session import ChatSettings, ReplyRequest
 from ponder.tui.app import PonderApp
-from ponder.tui.chat import ChatScreen
-from ponder.tui.dialogs import ConfirmScreen, TextPromptScreen
-from ponder.tui.models import ModelsScreen
-from ponder.tui.reply import ReplyView, UserTurn
-from ponder.tui.welcome import WelcomeScreen
-from ponder.tui.widgets import ChatItem, ChatListView, PromptArea, StatusLine
+from ponder.tui.screens.chat import ChatScreen
+from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
+from ponder.tui.screens.models import ModelsScreen
+from ponder.tui.screens.welcome import WelcomeScreen
+from ponder.tui.widgets.chat_list import ChatItem, ChatListView
+from ponder.tui.widgets.prompt import PromptArea
+from ponder.tui.widgets.reply import ReplyView, UserTurn
+from ponder.tui.widgets.status import StatusLine
 from scripted import R1_ANSWER, R1_REASONING, Script
 from test_hardware import machine
 from tuikit import R1_NAME, make_app
@@ -65,7 +68,8 @@ def chat_screen(app: PonderApp) -> ChatScreen:
 
 
 async def ready(pilot, app: PonderApp) -> ChatScreen:  # type: ignore[no-untyped-def]
-    await wait_for(pilot, lambda: app.spec is not None)
+    """The chat screen once the model is loaded and the screen has been told so."""
+    await wait_for(pilot, lambda: app.model is not None and chat_screen(app).model is app.model)
     return chat_screen(app)
 
 
@@ -345,7 +349,7 @@ async def test_a_model_that_will_not_load_is_a_notification_not_a_crash(r1_model
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.loading is None and notes(app))
         screen = chat_screen(app)
-        assert app.spec is None
+        assert app.model is None
         assert any("unknown model architecture" in n for n in notes(app))
         assert "no model loaded" in str(screen.query_one(StatusLine).render())
         prompt = screen.query_one(PromptArea)
@@ -361,7 +365,7 @@ async def test_a_prompt_too_long_for_the_context_gives_it_back(r1_model: Path) -
         screen = await ready(pilot, app)
         screen.settings = ChatSettings(n_ctx=1024)  # a small context, so a short test
         screen._reload_for_context()
-        await wait_for(pilot, lambda: app.plan is not None and app.plan.n_ctx == 1024)
+        await wait_for(pilot, lambda: app.model is not None and app.model.n_ctx == 1024)
         long_prompt = "word " * 1100
         prompt = screen.query_one(PromptArea)
         prompt.text = long_prompt
@@ -408,9 +412,9 @@ async def test_first_run_welcome_recommends_and_downloads_with_progress(
         assert ref in text and "Recommended" in text
         await pilot.press("d")
         await wait_for(pilot, lambda: "↓" in str(welcome.query_one("#download-status").render()))
-        await wait_for(pilot, lambda: app.spec is not None, timeout=60)
+        await wait_for(pilot, lambda: app.model is not None, timeout=60)
         assert isinstance(app.screen, ChatScreen)  # the welcome closed itself
-        assert app.spec.name == ref
+        assert app.model.name == ref
         assert any("downloaded and verified" in n for n in notes(app))
 
 
@@ -444,8 +448,8 @@ async def test_picker_downloads_with_live_progress_pause_and_resume(
     async with app.run_test(size=SIZE) as pilot:
         assert app.downloads[ref].status == "paused"
         app.start_download(ref)
-        await wait_for(pilot, lambda: app.spec is not None, timeout=60)
-        assert app.spec.name == ref
+        await wait_for(pilot, lambda: app.model is not None, timeout=60)
+        assert app.model.name == ref
         starts = [r.range_start for r in hub_with_r1.requests if r.method == "GET"]
         assert starts[-1], "the second run asked only for the missing bytes"
 
@@ -469,9 +473,49 @@ async def test_switching_models_loads_in_a_worker_and_refuses_mid_reply(
         table = app.screen.query_one("DataTable")
         table.move_cursor(row=table.get_row_index("gemma-other"))  # type: ignore[attr-defined]
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.spec is not None and app.spec.name == "gemma-other")
+        await wait_for(pilot, lambda: app.model is not None and app.model.name == "gemma-other")
         assert app.screen is screen
         assert "gemma-other" in str(screen.query_one(StatusLine).render())
+
+
+async def test_a_prompt_sent_while_another_model_loads_is_refused_and_never_overlaps(
+    r1_model: Path, gemma_path: Path
+) -> None:
+    """The loading race: while a second model loads, the chat refuses a prompt (the
+    screen says why, and the model being replaced refuses it too), so the session never
+    runs a reply next to a load."""
+    script = Script()
+    app = make_app(model_file=r1_model, script=script)
+    app.session.import_model(gemma_path, name="gemma-other")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot, app)
+        replaced = app.model
+        assert replaced is not None and script.loads == 1
+        # The app opens the most recently installed model; switch to the other one.
+        second = R1_NAME if replaced.name == "gemma-other" else "gemma-other"
+        script.hold_load = True
+        assert app.load_model(second)
+        await wait_for(pilot, script.reached_load_hold.is_set)  # the old model is closed now
+        await wait_for(pilot, lambda: "loading…" in str(screen.query_one(StatusLine).render()))
+        prompt = screen.query_one(PromptArea)
+        prompt.text = "are you there?"
+        prompt.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: f"{second} is still loading…" in notes(app))
+        assert prompt.text == "are you there?" and not screen.query(UserTurn)
+        # Past the screen, the core refuses too: the model being replaced takes no reply.
+        with pytest.raises(ModelLoadError):
+            replaced.reply(ReplyRequest("sneaking in", save=False))
+        script.release_load()
+        await wait_for(pilot, lambda: app.model is not None and app.model.name == second)
+        await ready(pilot, app)
+        assert screen.loading_model is None
+        await pilot.press("enter")  # the same prompt, now to the new model
+        await wait_for(pilot, lambda: screen.chat_id is not None and screen.live is None)
+    assert script.loads == 2 and len(script.prompts) == 1
+    assert script.most_at_once == 1, script.overlaps
+    (_, saved) = saved_messages(screen.chat_id)
+    assert saved.model == second and saved.status == "complete"
 
 
 async def test_hardware_screen_shows_the_doctor_report(r1_model: Path) -> None:
@@ -520,7 +564,7 @@ KILLED_RUN = textwrap.dedent(
     async def main():
         app = make_app(model_file=Path({model!r}), script=Script(tokens_per_s=40))
         async with app.run_test(size=(100, 32)) as pilot:
-            while app.spec is None:
+            while app.model is None:
                 await pilot.pause(0.05)
             screen = app.screen
             screen.query_one("#prompt").text = "a long question"
@@ -592,8 +636,8 @@ async def test_welcome_imports_a_local_gguf_and_loads_it(r1_model: Path, ponder_
         await wait_for(pilot, lambda: isinstance(app.screen, TextPromptScreen))
         app.screen.query_one("#text").value = str(r1_model)  # type: ignore[attr-defined]
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.spec is not None, timeout=60)
-        assert app.spec.name == r1_model.stem
+        await wait_for(pilot, lambda: app.model is not None, timeout=60)
+        assert app.model.name == r1_model.stem
         assert isinstance(app.screen, ChatScreen)
 
 

@@ -1,62 +1,51 @@
 """The Ponder app: services in, screens on top, model loading and downloads in workers.
 
-The app owns what outlives a screen: the loaded model and the downloads. A download
-keeps going while the user chats or switches screens; its progress messages reach
-the app, which keeps one :class:`DownloadState` per model and tells the screens that
-show downloads to redraw. Loading a model runs in a thread worker of its own group,
-so the chat stays usable and a newer choice cancels an older one.
+The app owns what outlives a screen: the loaded model and the downloads. Screens
+get what they show when they are made, hear of changes from the app's past-tense
+messages (:class:`ModelChanged`, :class:`DownloadsChanged`), and ask for what they
+want with ``...Requested`` messages, which the app may refuse. A download keeps
+going while the user chats or switches screens; the app keeps one
+:class:`DownloadState` per model. Loading a model runs in a thread worker of its
+own group, so the chat stays usable and a newer choice cancels an older one.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.message import Message
 
-from ponder import download
 from ponder.errors import Interrupted, PonderError
 from ponder.events import DownloadProgress, Notice, OpenEvent
-from ponder.hardware import Plan
-from ponder.session import LoadedModel, ModelOptions, ModelSpec, Session
+from ponder.session import LoadedModel, ModelOptions, Session
 from ponder.tui.commands import PonderCommands
+from ponder.tui.downloads import DownloadState
+from ponder.tui.failures import notify_error, reported
 from ponder.tui.messages import (
+    DownloadCancelRequested,
+    DownloadDiscardRequested,
     DownloadEnded,
     DownloadProgressed,
+    DownloadRequested,
     DownloadsChanged,
+    LoadModelRequested,
+    ModelChanged,
     ModelLoaded,
     ModelLoadFailed,
     ModelNoticed,
 )
+from ponder.tui.screens.chat import ChatScreen
+from ponder.tui.screens.hardware import HardwareScreen
+from ponder.tui.screens.models import ModelsScreen
+from ponder.tui.screens.welcome import WelcomeScreen
 
-DownloadStatus = Literal["starting", "running", "paused", "failed", "done"]
-
-
-@dataclass
-class DownloadState:
-    """One model's download as the UI shows it."""
-
-    name: str
-    total: int = 0
-    done: int = 0
-    bytes_per_s: float = 0.0
-    status: DownloadStatus = "starting"
-    error: str = ""
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 0.0
-
-    @property
-    def eta_s(self) -> float | None:
-        if self.bytes_per_s <= 0 or not self.total:
-            return None
-        return (self.total - self.done) / self.bytes_per_s
+__all__ = ["DownloadState", "PonderApp"]
 
 
 class PonderApp(App[None]):
@@ -88,21 +77,17 @@ class PonderApp(App[None]):
         self.model: LoadedModel | None = None
         self.loading: str | None = None
         self.downloads: dict[str, DownloadState] = {}
-        for pending in download.pending_pulls(session.store):
-            self.downloads[pending.name] = DownloadState(
-                pending.name, pending.size, pending.done(session.store), status="paused"
-            )
+        self._cancels: dict[str, threading.Event] = {}  # one per running download
+        for name, total, done in session.pending_pulls():
+            self.downloads[name] = DownloadState(name, total, done, status="paused")
 
     # -- start -------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        from ponder.tui.chat import ChatScreen
-        from ponder.tui.welcome import WelcomeScreen
-
-        self.push_screen(ChatScreen())
+        self.push_screen(ChatScreen(self.history, grammar=self.grammar, export_dir=self.export_dir))
         installed = self.session.store.installed()
         if not installed:
-            self.push_screen(WelcomeScreen())
+            self.push_screen(WelcomeScreen(self.session, downloads=self._downloads()))
             return
         name = self.wanted_model or self.session.settings.default_model
         if name is None:
@@ -112,22 +97,10 @@ class PonderApp(App[None]):
 
     def on_unmount(self) -> None:
         # Downloads stop with the app; their partial files stay, and resume next time.
-        for state in self.downloads.values():
-            state.cancel.set()
+        for cancel in self._cancels.values():
+            cancel.set()
 
     # -- the model ---------------------------------------------------------------
-
-    @property
-    def spec(self) -> ModelSpec | None:
-        return self.model.spec if self.model is not None else None
-
-    @property
-    def plan(self) -> Plan | None:
-        return self.model.plan if self.model is not None else None
-
-    @property
-    def placement(self) -> str:
-        return self.model.placement if self.model is not None else ""
 
     @property
     def generating(self) -> bool:
@@ -140,22 +113,20 @@ class PonderApp(App[None]):
             self.notify("Stop the reply first (Esc), then switch models.", severity="warning")
             return False
         self.loading = name
-        self._refresh_chat()
+        self._announce_model()
         self._load(name, n_ctx)
         return True
 
+    def on_load_model_requested(self, message: LoadModelRequested) -> None:
+        self.load_model(message.name, n_ctx=message.n_ctx)
+
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def _load(self, name: str, n_ctx: int | None) -> None:
-        try:
+        with reported(self, lambda error: self.post_message(ModelLoadFailed(name, error))):
             loaded = self.session.open_model(
                 name, ModelOptions(n_ctx=n_ctx), on_event=self._opening
             )
             self.post_message(ModelLoaded(loaded))
-        except PonderError as exc:
-            self.post_message(ModelLoadFailed(name, exc))
-        except Exception as exc:  # the UI shows it instead of crashing
-            self.log.error(f"loading {name} failed: {exc!r}")
-            self.post_message(ModelLoadFailed(name, PonderError(f"{type(exc).__name__}: {exc}")))
 
     def _opening(self, event: OpenEvent) -> None:
         if isinstance(event, Notice):
@@ -166,126 +137,145 @@ class PonderApp(App[None]):
         self.session.store.touch(message.model.name)
         for warning in message.model.warnings:
             self.notify(warning, severity="warning", timeout=8)
-        self._refresh_chat()
+        self._announce_model()
 
     def on_model_load_failed(self, message: ModelLoadFailed) -> None:
         self.loading = None
         if self.model is not None and self.session.current is not self.model:
             self.model = None  # the old model was unloaded to make room for the new one
-        self.notify_error(message.error, title=f"Could not load {message.name}")
-        self._refresh_chat()
+        notify_error(self, message.error, title=f"Could not load {message.name}")
+        self._announce_model()
 
     def on_model_noticed(self, message: ModelNoticed) -> None:
         self.notify(message.text, severity="warning", timeout=8)
 
-    def _refresh_chat(self) -> None:
-        from ponder.tui.chat import ChatScreen
-
-        for screen in self.screen_stack:
-            if isinstance(screen, ChatScreen):
-                screen.refresh_status()
-
-    def notify_error(self, error: PonderError, *, title: str = "Error") -> None:
-        text = error.message + (f"\n{error.hint}" if error.hint else "")
-        self.notify(text, title=title, severity="error", timeout=12)
+    def _announce_model(self) -> None:
+        self._tell_screens(lambda: ModelChanged(self.model, self.loading))
 
     # -- downloads ---------------------------------------------------------------
 
     def start_download(self, name: str) -> None:
         state = self.downloads.get(name)
-        if state is not None and state.status in ("starting", "running"):
+        if state is not None and state.active:
             return
         self.downloads[name] = DownloadState(
             name, state.total if state else 0, state.done if state else 0
         )
+        self._cancels[name] = cancel = threading.Event()
         self._announce_downloads()
-        self._download(self.downloads[name])
+        self._download(name, cancel)
 
     def cancel_download(self, name: str) -> None:
-        state = self.downloads.get(name)
-        if state is not None and state.status in ("starting", "running"):
-            state.cancel.set()
+        state, cancel = self.downloads.get(name), self._cancels.get(name)
+        if state is not None and state.active and cancel is not None:
+            cancel.set()
 
     def discard_download(self, name: str) -> None:
-        state = self.downloads.pop(name, None)
-        if state is not None:
-            state.cancel.set()
-        download.forget_pending(self.session.store, name, delete_parts=True)
+        self.downloads.pop(name, None)
+        cancel = self._cancels.pop(name, None)
+        if cancel is not None:
+            cancel.set()
+        self.session.discard_pull(name)
         self._announce_downloads()
 
+    def on_download_requested(self, message: DownloadRequested) -> None:
+        self.start_download(message.name)
+
+    def on_download_cancel_requested(self, message: DownloadCancelRequested) -> None:
+        self.cancel_download(message.name)
+
+    def on_download_discard_requested(self, message: DownloadDiscardRequested) -> None:
+        self.discard_download(message.name)
+
     @work(thread=True, group="downloads", exit_on_error=False)
-    def _download(self, state: DownloadState) -> None:
-        session, name = self.session, state.name
-        try:
-            plan = session.plan_pull(name)
-            per_file: dict[str, int] = {}
-            self.post_message(DownloadProgressed(name, DownloadProgress(name, 0, plan.size)))
-
-            def progress(event: OpenEvent) -> None:
-                if not isinstance(event, DownloadProgress):
-                    return
-                per_file[event.filename] = event.done
-                total = DownloadProgress(name, sum(per_file.values()), plan.size, event.bytes_per_s)
-                self.post_message(DownloadProgressed(name, total))
-
-            session.pull(plan, on_event=progress, cancel=state.cancel)
-            self.post_message(DownloadEnded(name, installed=True))
-        except Interrupted:
-            self.post_message(DownloadEnded(name, installed=False))
-        except PonderError as exc:
-            self.post_message(DownloadEnded(name, installed=False, error=exc))
-        except Exception as exc:  # the UI shows it instead of crashing
-            error = PonderError(f"{type(exc).__name__}: {exc}")
+    def _download(self, name: str, cancel: threading.Event) -> None:
+        def failed(error: PonderError) -> None:
             self.post_message(DownloadEnded(name, installed=False, error=error))
+
+        with reported(self, failed):
+            try:
+                self._pull(name, cancel)
+            except Interrupted:
+                self.post_message(DownloadEnded(name, installed=False))
+                return
+            self.post_message(DownloadEnded(name, installed=True))
+
+    def _pull(self, name: str, cancel: threading.Event) -> None:
+        """Download ``name``, its progress summed over its files as it comes."""
+        plan = self.session.plan_pull(name)
+        per_file: dict[str, int] = {}
+        self.post_message(DownloadProgressed(name, DownloadProgress(name, 0, plan.size)))
+
+        def progress(event: OpenEvent) -> None:
+            if not isinstance(event, DownloadProgress):
+                return
+            per_file[event.filename] = event.done
+            total = DownloadProgress(name, sum(per_file.values()), plan.size, event.bytes_per_s)
+            self.post_message(DownloadProgressed(name, total))
+
+        self.session.pull(plan, on_event=progress, cancel=cancel)
 
     def on_download_progressed(self, message: DownloadProgressed) -> None:
         state = self.downloads.get(message.name)
-        if state is None or state.status in ("paused", "failed", "done"):
+        if state is None or not state.active:
             return
-        state.status = "running"
-        state.done = message.progress.done
-        state.total = message.progress.total or state.total
-        state.bytes_per_s = message.progress.bytes_per_s
+        progress = message.progress
+        self.downloads[message.name] = replace(
+            state,
+            status="running",
+            done=progress.done,
+            total=progress.total or state.total,
+            bytes_per_s=progress.bytes_per_s,
+        )
         self._announce_downloads()
 
     def on_download_ended(self, message: DownloadEnded) -> None:
-        state = self.downloads.get(message.name)
+        name, state = message.name, self.downloads.get(message.name)
+        self._cancels.pop(name, None)
         if state is None:
             return
         if message.installed:
-            state.status, state.done = "done", state.total
-            self.notify(f"{message.name} is downloaded and verified", title="Download complete")
-            if self.spec is None and self.loading is None:
-                self.load_model(message.name)
+            self.downloads[name] = replace(state, status="done", done=state.total)
+            self.notify(f"{name} is downloaded and verified", title="Download complete")
+            if self.model is None and self.loading is None:
+                self.load_model(name)
         elif message.error is not None:
-            state.status, state.error = "failed", message.error.message
-            self.notify_error(message.error, title=f"Download of {message.name} failed")
+            self.downloads[name] = replace(state, status="failed", error=message.error.message)
+            notify_error(self, message.error, title=f"Download of {name} failed")
         else:
-            state.status = "paused"
-            self.notify(f"{message.name} paused; it resumes where it stopped")
+            self.downloads[name] = replace(state, status="paused")
+            self.notify(f"{name} paused; it resumes where it stopped")
         self._announce_downloads()
 
+    def _downloads(self) -> Mapping[str, DownloadState]:
+        return dict(self.downloads)  # the records are immutable; the dict is a copy
+
     def _announce_downloads(self) -> None:
+        self._tell_screens(lambda: DownloadsChanged(self._downloads()))
+
+    def _tell_screens(self, message: Callable[[], Message]) -> None:
+        """Post a fresh ``message()`` to every screen (one message has one journey)."""
         for screen in self.screen_stack:
-            screen.post_message(DownloadsChanged())
+            screen.post_message(message())
 
     # -- screens -----------------------------------------------------------------
 
     def action_models(self) -> None:
-        from ponder.tui.models import ModelsScreen
-
         if not isinstance(self.screen, ModelsScreen):
-            self.push_screen(ModelsScreen())
+            self.push_screen(
+                ModelsScreen(
+                    self.session,
+                    model=self.model,
+                    loading=self.loading,
+                    downloads=self._downloads(),
+                )
+            )
 
     def action_hardware(self) -> None:
-        from ponder.tui.hardware import HardwareScreen
-
         if not isinstance(self.screen, HardwareScreen):
-            self.push_screen(HardwareScreen())
+            self.push_screen(HardwareScreen(self.session))
 
     def action_settings(self) -> None:
-        from ponder.tui.chat import ChatScreen
-
         for screen in reversed(self.screen_stack):
             if isinstance(screen, ChatScreen):
                 if self.screen is not screen:

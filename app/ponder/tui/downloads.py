@@ -1,28 +1,40 @@
-"""How a download reads in a table cell or under a progress bar."""
+"""A download as the app keeps it: one immutable record per model.
+
+The app replaces a model's record as progress comes in and hands the screens the
+records as they stand (:class:`~ponder.tui.messages.DownloadsChanged`); a screen
+reads them and never changes them.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Literal
 
-from ponder.tui.format import duration, size
-
-if TYPE_CHECKING:
-    from ponder.tui.app import DownloadState
+DownloadStatus = Literal["starting", "running", "paused", "failed", "done"]
 
 
-def download_line(state: DownloadState) -> str:
-    percent = f"{state.fraction:.0%}"
-    if state.status == "starting":
-        return "starting…"
-    if state.status == "running":
-        parts = [f"↓ {percent} of {size(state.total)}"]
-        if state.bytes_per_s > 0:
-            parts.append(f"{size(state.bytes_per_s)}/s")
-        if state.eta_s is not None:
-            parts.append(f"{duration(state.eta_s)} left")
-        return " · ".join(parts)
-    if state.status == "paused":
-        return f"paused at {percent} · Enter resumes"
-    if state.status == "failed":
-        return f"failed: {state.error}"
-    return "installed"
+@dataclass(frozen=True, slots=True)
+class DownloadState:
+    """One model's download as the UI shows it."""
+
+    name: str
+    total: int = 0
+    done: int = 0
+    bytes_per_s: float = 0.0
+    status: DownloadStatus = "starting"
+    error: str = ""
+
+    @property
+    def active(self) -> bool:
+        """Starting or running: not paused, failed or done."""
+        return self.status in ("starting", "running")
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.bytes_per_s <= 0 or not self.total:
+            return None
+        return (self.total - self.done) / self.bytes_per_s

@@ -27,11 +27,3 @@ def thinking_title(seconds: float, tokens: int, *, done: bool) -> str:
     if done:
         return f"Thought for {duration(seconds)} · {count}"
     return f"Thinking… {duration(seconds)} · {count}"
-
-
-def placement(n_gpu_layers: int, n_layers_total: int) -> str:
-    if n_gpu_layers <= 0:
-        return "CPU"
-    if n_gpu_layers >= n_layers_total:
-        return "GPU"
-    return f"GPU {n_gpu_layers}/{n_layers_total} layers"

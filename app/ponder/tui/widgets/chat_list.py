@@ -1,40 +1,16 @@
-"""Small widgets of the chat screen: the prompt box, the chat list, the status line."""
+"""The saved chats on the left: a search box over a list, newest first."""
 
 from __future__ import annotations
 
 import asyncio
 
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Input, Label, ListItem, ListView, Static, TextArea
+from textual.widgets import Input, Label, ListItem, ListView
 
-from ponder.history import ChatSummary, SearchHit
-
-
-class PromptArea(TextArea):
-    """The prompt box: Enter sends, Shift+Enter or Ctrl+J starts a new line."""
-
-    class Submitted(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
-    async def _on_key(self, event: events.Key) -> None:
-        if event.key == "enter":
-            event.stop()
-            event.prevent_default()
-            if self.text.strip():
-                self.post_message(self.Submitted(self.text))
-            return
-        if event.key in ("shift+enter", "ctrl+j"):
-            event.stop()
-            event.prevent_default()
-            self.insert("\n")
-            return
-        await super()._on_key(event)
+from ponder.session import ChatSummary, SearchHit
 
 
 class ChatItem(ListItem):
@@ -117,31 +93,3 @@ class Sidebar(Vertical):
                 if item.chat_id == current:
                     view.index = index
                     break
-
-
-class StatusLine(Static):
-    """Model, where it runs, context used / size, speed."""
-
-    def show(
-        self,
-        *,
-        model: str | None,
-        placement: str = "",
-        ctx_used: int = 0,
-        ctx_size: int = 0,
-        tokens_per_s: float = 0.0,
-        state: str = "",
-    ) -> None:
-        if model is None:
-            self.update(state or "no model loaded · F2 picks one", layout=False)
-            return
-        parts = [model]
-        if placement:
-            parts.append(placement)
-        if ctx_size:
-            parts.append(f"ctx {ctx_used:,}/{ctx_size:,}")
-        if tokens_per_s:
-            parts.append(f"{tokens_per_s:.1f} tok/s")
-        if state:
-            parts.append(state)
-        self.update(" · ".join(parts), layout=False)  # one fixed line: no layout needed

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Switch, TextArea
 
 from ponder.sampling import CHAT_OPTIONS, MIN_CTX, Number
-from ponder.session import ChatSettings
+from ponder.session import ChatSettings, LoadedModel
 
 CTX_FIELD = "n_ctx"
 
@@ -43,6 +43,14 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
         self.current = current
         self.defaults = defaults
         self.folds = folds_system_prompt
+
+    @classmethod
+    def for_chat(cls, current: ChatSettings, model: LoadedModel | None) -> SettingsScreen:
+        """The form for a chat's ``current`` settings; empty fields show the loaded
+        model's recommended values (the catalog's)."""
+        if model is None:
+            return cls(current, ChatSettings(), folds_system_prompt=False)
+        return cls(current, model.recommended(), folds_system_prompt=not model.takes_system_prompt)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog settings"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.app import ComposeResult
@@ -12,16 +12,19 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label, ProgressBar, Static
 
-from ponder import hardware
-from ponder.catalog import Resolved
 from ponder.errors import PonderError
-from ponder.tui.dialogs import TextPromptScreen
-from ponder.tui.downloads import download_line
-from ponder.tui.format import placement, size
-from ponder.tui.messages import DownloadsChanged
-
-if TYPE_CHECKING:
-    from ponder.tui.app import PonderApp
+from ponder.session import Session, machine
+from ponder.tui.downloads import DownloadState
+from ponder.tui.failures import notify_error, reported
+from ponder.tui.format import size
+from ponder.tui.messages import (
+    DownloadCancelRequested,
+    DownloadRequested,
+    DownloadsChanged,
+    LoadModelRequested,
+)
+from ponder.tui.screens.dialogs import TextPromptScreen
+from ponder.tui.widgets.downloads import download_line
 
 
 class WelcomeScreen(Screen[None]):
@@ -33,25 +36,21 @@ class WelcomeScreen(Screen[None]):
         Binding("escape", "later", "Later"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session, *, downloads: Mapping[str, DownloadState]) -> None:
         super().__init__()
+        self.session = session
+        self.downloads = downloads
         self.ref: str | None = None
 
-    @property
-    def ponder(self) -> PonderApp:
-        return cast("PonderApp", self.app)
-
     def compose(self) -> ComposeResult:
-        session = self.ponder.session
-        hw = session.machine()
-        choice = hardware.recommend(session.catalog, hw)
+        choice = machine.recommend(self.session)
         with Vertical(id="welcome"):
             yield Label("Welcome to Ponder", classes="welcome-title")
             yield Static(
                 "Reasoning models that run on this machine. They think first, then answer.",
                 classes="welcome-text",
             )
-            yield Static(f"This machine: {hardware.render_one_line(hw)}", id="machine")
+            yield Static(f"This machine: {machine.one_line(self.session)}", id="machine")
             if choice is None:
                 yield Static(
                     "No R1 distill fits this machine's memory. Import a smaller GGUF (i), or "
@@ -59,12 +58,11 @@ class WelcomeScreen(Screen[None]):
                     id="recommendation",
                 )
             else:
-                self.ref = Resolved(choice.model, choice.quant).display_ref
-                where = placement(choice.plan.n_gpu_layers, choice.plan.n_layers_total)
+                self.ref = choice.ref
                 yield Static(
-                    f"Recommended: {choice.model.name} ({self.ref}), "
-                    f"{size(choice.quant.size_bytes)} download, runs on {where} with a "
-                    f"{choice.plan.n_ctx:,}-token context: {choice.reason}.",
+                    f"Recommended: {choice.name} ({choice.ref}), "
+                    f"{size(choice.size)} download, runs on {choice.placement} with a "
+                    f"{choice.n_ctx:,}-token context: {choice.reason}.",
                     id="recommendation",
                     markup=False,
                 )
@@ -81,7 +79,7 @@ class WelcomeScreen(Screen[None]):
         self._show()
 
     def _show(self) -> None:
-        state = self.ponder.downloads.get(self.ref or "")
+        state = self.downloads.get(self.ref or "")
         bar = self.query_one(ProgressBar)
         bar.display = state is not None
         status = self.query_one("#download-status", Static)
@@ -94,21 +92,21 @@ class WelcomeScreen(Screen[None]):
             self.dismiss()
 
     def on_downloads_changed(self, message: DownloadsChanged) -> None:
+        self.downloads = message.downloads
         self._show()
 
     def action_download(self) -> None:
         if self.ref is None:
             self.notify("Nothing to recommend here; import a GGUF (i) instead.")
             return
-        self.ponder.start_download(self.ref)
-        self._show()
+        self.app.post_message(DownloadRequested(self.ref))
 
     def action_cancel(self) -> None:
         if self.ref:
-            self.ponder.cancel_download(self.ref)
+            self.app.post_message(DownloadCancelRequested(self.ref))
 
-    def action_models(self) -> None:
-        self.ponder.action_models()
+    async def action_models(self) -> None:
+        await self.app.run_action("models")
 
     def action_later(self) -> None:
         self.dismiss()
@@ -124,20 +122,18 @@ class WelcomeScreen(Screen[None]):
 
     @work(thread=True, group="import", exit_on_error=False)
     def _import(self, path: Path) -> None:
-        app = self.ponder
-        try:
-            model = app.session.import_model(path)
-        except PonderError as exc:
-            app.call_from_thread(app.notify_error, exc, title="Import failed")
-            return
-        except OSError as exc:
-            error = PonderError(f"cannot import {path}: {exc.strerror or exc}")
-            app.call_from_thread(app.notify_error, error, title="Import failed")
-            return
-        app.call_from_thread(self._imported, model.name)
+        with reported(self, self._import_failed):
+            try:
+                model = self.session.import_model(path)
+            except OSError as exc:
+                raise PonderError(f"cannot import {path}: {exc.strerror or exc}") from exc
+            self.app.call_from_thread(self._imported, model.name)
+
+    def _import_failed(self, error: PonderError) -> None:
+        self.app.call_from_thread(notify_error, self.app, error, title="Import failed")
 
     def _imported(self, name: str) -> None:
         self.notify(f"Imported {name}")
-        self.ponder.load_model(name)
+        self.app.post_message(LoadModelRequested(name))
         if self.is_current:
             self.dismiss()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,14 +9,17 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from ponder import hardware
-
-if TYPE_CHECKING:
-    from ponder.tui.app import PonderApp
+from ponder.errors import PonderError
+from ponder.session import Session, machine
+from ponder.tui.failures import notify_error, reported
 
 
 class HardwareScreen(Screen[None]):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
 
     def compose(self) -> ComposeResult:
         yield Static("Hardware", classes="screen-title")
@@ -31,12 +32,12 @@ class HardwareScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _probe(self) -> None:
-        app = cast("PonderApp", self.app)
-        session = app.session
-        hw = session.machine(os_gpus=True)  # nvidia-smi and friends: off the UI thread
-        report = hardware.render_doctor(hw, hardware.diagnose(hw))
-        table = hardware.render_fit_table(hardware.fit_table(session.catalog, hw))
-        app.call_from_thread(self._show, f"{report}\n\nWhat fits\n{table}")
+        with reported(self, self._failed):
+            # nvidia-smi and friends: off the UI thread
+            self.app.call_from_thread(self._show, machine.hardware_report(self.session))
+
+    def _failed(self, error: PonderError) -> None:
+        self.app.call_from_thread(notify_error, self.app, error, title="Hardware probe failed")
 
     def _show(self, text: str) -> None:
         self.query_one("#report", Static).update(text)

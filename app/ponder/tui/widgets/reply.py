@@ -20,7 +20,7 @@ from textual.widgets._collapsible import CollapsibleTitle
 from textual.widgets.markdown import MarkdownStream
 
 from ponder.events import Finished
-from ponder.history import Message as SavedMessage
+from ponder.session import Message as SavedMessage
 from ponder.tui.format import thinking_title
 
 
@@ -109,6 +109,14 @@ class ReplyView(Vertical, can_focus=True):
     @property
     def thinking(self) -> bool:
         return self.live and not self._thinking_done
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """The speed so far, once the reply has streamed for half a second."""
+        elapsed = time.monotonic() - self.started
+        if elapsed <= 0.5:
+            return None
+        return (self.reasoning_tokens + self.answer_tokens) / elapsed
 
     def _title(self) -> str:
         if self._thinking_done:

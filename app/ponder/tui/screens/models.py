@@ -8,24 +8,25 @@ resumes where it stopped, also after a restart.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Mapping
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ponder import hardware
-from ponder.catalog import Resolved
-from ponder.tui.downloads import download_line
+from ponder.session import LoadedModel, Session, machine
+from ponder.tui.downloads import DownloadState
 from ponder.tui.format import size
-from ponder.tui.messages import DownloadsChanged
-
-if TYPE_CHECKING:
-    from ponder.tui.app import PonderApp
-
-BADGES = {"gpu": "GPU", "partial": "partial", "cpu": "CPU", "too_big": "too big"}
-COLUMNS = ("model", "size", "fit", "status")
+from ponder.tui.messages import (
+    DownloadCancelRequested,
+    DownloadDiscardRequested,
+    DownloadRequested,
+    DownloadsChanged,
+    LoadModelRequested,
+    ModelChanged,
+)
+from ponder.tui.widgets.downloads import download_line
 
 
 class ModelsScreen(Screen[None]):
@@ -36,9 +37,21 @@ class ModelsScreen(Screen[None]):
         Binding("delete", "discard", "Discard download"),
     ]
 
-    @property
-    def ponder(self) -> PonderApp:
-        return cast("PonderApp", self.app)
+    def __init__(
+        self,
+        session: Session,
+        *,
+        model: LoadedModel | None,
+        loading: str | None,
+        downloads: Mapping[str, DownloadState],
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.model = model
+        self.loading_model = loading
+        self.downloads = downloads
+        self.kinds: dict[str, str] = {}
+        self._asked: str | None = None  # the model this picker asked the app to load
 
     def compose(self) -> ComposeResult:
         yield Static("Models", classes="screen-title")
@@ -54,61 +67,52 @@ class ModelsScreen(Screen[None]):
         table.add_column("Fit", key="fit")
         table.add_column("Status", key="status")
         table.add_column("Name", key="name")
-        self.query_one("#machine", Static).update(
-            hardware.render_one_line(self.ponder.session.machine())
-        )
+        self.query_one("#machine", Static).update(machine.one_line(self.session))
         self._fill()
         table.focus()
 
     def _fill(self) -> None:
-        app = self.ponder
-        session = app.session
-        hw = session.machine()
         table = self.query_one(DataTable)
         table.clear()
-        self.kinds: dict[str, str] = {}
-        installed = session.store.installed()
+        self.kinds = {}
+        installed = self.session.store.installed()
         names = {m.name.lower() for m in installed}
+        loaded = self.model.name if self.model is not None else None
         for model in sorted(installed, key=lambda m: m.name):
-            status = "loaded" if app.spec and app.spec.name == model.name else "installed"
-            if app.loading == model.name:
+            status = "loaded" if loaded == model.name else "installed"
+            if self.loading_model == model.name:
                 status = "loading…"
-            fit = self._installed_fit(model.name)
+            fit = self.model.placement if self.model is not None and loaded == model.name else ""
             table.add_row(model.name, size(model.size), fit, status, "", key=model.name)
             self.kinds[model.name] = "installed"
-        for row in hardware.best_fit_rows(session.catalog, hw):
-            ref = Resolved(row.model, row.quant).display_ref
-            if ref.lower() in names:
+        for row in machine.catalog_fits(self.session):
+            if row.ref.lower() in names:
                 continue
-            state = app.downloads.get(ref)
+            state = self.downloads.get(row.ref)
             status = download_line(state) if state else ""
-            badge = BADGES[row.verdict]
-            if row.verdict == "partial":
-                badge = f"partial {row.plan.n_gpu_layers}/{row.plan.n_layers_total}"
-            table.add_row(ref, size(row.quant.size_bytes), badge, status, row.model.name, key=ref)
-            self.kinds[ref] = "catalog"
-        for name, state in app.downloads.items():  # hf: refs and other pulls not listed above
+            table.add_row(row.ref, size(row.size), row.badge, status, row.name, key=row.ref)
+            self.kinds[row.ref] = "catalog"
+        for name, state in self.downloads.items():  # hf: refs and other pulls not listed above
             if name not in self.kinds and name.lower() not in names:
                 table.add_row(name, size(state.total), "", download_line(state), "", key=name)
                 self.kinds[name] = "catalog"
 
-    def _installed_fit(self, name: str) -> str:
-        app = self.ponder
-        if app.spec is not None and app.spec.name == name and app.plan is not None:
-            return app.placement
-        return ""
+    def on_model_changed(self, message: ModelChanged) -> None:
+        self.model, self.loading_model = message.model, message.loading
+        if self._asked is not None and message.loading == self._asked and self.is_current:
+            self.dismiss()  # the app took the request: back to the chat
 
     def on_downloads_changed(self, message: DownloadsChanged) -> None:
+        shown, self.downloads = self.downloads, message.downloads
+        if shown.keys() - self.downloads.keys() or any(
+            state.status == "done" or name not in self.kinds
+            for name, state in self.downloads.items()
+        ):
+            self._refill_keeping_cursor()
+            return
         table = self.query_one(DataTable)
-        for name, state in self.ponder.downloads.items():
-            if state.status == "done":
-                self._refill_keeping_cursor()
-                return
-            if name in self.kinds:
-                table.update_cell(name, "status", download_line(state))
-            else:
-                self._refill_keeping_cursor()
-                return
+        for name, state in self.downloads.items():
+            table.update_cell(name, "status", download_line(state))
 
     def _refill_keeping_cursor(self) -> None:
         table = self.query_one(DataTable)
@@ -127,24 +131,24 @@ class ModelsScreen(Screen[None]):
         name = self._current()
         if name is None:
             return
-        app = self.ponder
         if self.kinds.get(name) == "installed":
-            if app.load_model(name):
-                self.app.pop_screen()
+            # Refused while a reply streams (the app says why); else ModelChanged closes this.
+            self._asked = name
+            self.app.post_message(LoadModelRequested(name))
             return
-        app.start_download(name)  # failures arrive later, from the worker, as notifications
+        # Failures arrive later, from the worker, as notifications.
+        self.app.post_message(DownloadRequested(name))
         self.notify(f"Downloading {name}; it goes on while you chat")
 
     def action_pause(self) -> None:
         name = self._current()
         if name is not None:
-            self.ponder.cancel_download(name)
+            self.app.post_message(DownloadCancelRequested(name))
 
     def action_discard(self) -> None:
         name = self._current()
-        state = self.ponder.downloads.get(name or "")
-        if name is None or state is None or state.status in ("starting", "running"):
+        state = self.downloads.get(name or "")
+        if name is None or state is None or state.active:
             self.notify("Pause the download (x) before discarding it.", severity="warning")
             return
-        self.ponder.discard_download(name)
-        self._refill_keeping_cursor()
+        self.app.post_message(DownloadDiscardRequested(name))
