@@ -10,7 +10,7 @@ model file with the same context size, threads and sampler settings:
 * ``plain``  -- the floor: llama.cpp's low-level API driven from Python, one token
   at a time (``llama_sampler_sample`` -> ``llama_token_to_piece`` into a reused
   buffer -> ``llama_decode(llama_batch_get_one(token))``), nothing else;
-* ``ponder`` -- ``Session.reply()``, the core ``ponder run`` uses, in-process, with
+* ``ponder`` -- ``LoadedModel.reply()``, the core ``ponder run`` uses, in-process, with
   its history writes going to a temporary store;
 * ``ccc``    -- llama-cpp-python's ``create_chat_completion(stream=True)``.
 

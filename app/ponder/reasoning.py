@@ -18,7 +18,7 @@ Semantics
   everything after is answer. Later tags in the answer are plain text.
   :meth:`ReasoningSplitter.close_reasoning` forces that switch without a tag.
   (The TUI's "wrap up" does not use it: it puts a real close tag into the model's
-  context, so the model knows to answer; see ``Session.reply``.)
+  context, so the model knows to answer; see ``LoadedModel.reply``.)
 * **Tags split across chunks.** A tag may be cut at any chunk boundary
   (``"</th"`` + ``"ink>"``). The splitter holds back only the suffix that could
   still begin a tag, and releases it as soon as it cannot.

@@ -78,12 +78,7 @@ class LoadedModel:
     @property
     def placement(self) -> str:
         """Where the layers run: "GPU", "CPU" or "GPU 20/33 layers"."""
-        n, total = self.plan.n_gpu_layers, self.plan.n_layers_total
-        if n <= 0:
-            return "CPU"
-        if n >= total:
-            return "GPU"
-        return f"GPU {n}/{total} layers"
+        return placement(self.plan.n_gpu_layers, self.plan.n_layers_total)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -238,6 +233,15 @@ class LoadedModel:
     def _check_open(self) -> None:
         if self._retiring is not None:
             raise ModelLoadError(self._retiring, hint="send it again once the model has loaded")
+
+
+def placement(n_gpu_layers: int, n_layers_total: int) -> str:
+    """Where a plan puts the layers: "GPU", "CPU" or "GPU 20/33 layers"."""
+    if n_gpu_layers <= 0:
+        return "CPU"
+    if n_gpu_layers >= n_layers_total:
+        return "GPU"
+    return f"GPU {n_gpu_layers}/{n_layers_total} layers"
 
 
 def chat_turns(

@@ -14,7 +14,22 @@ from ponder import hardware
 from ponder.catalog import Resolved
 from ponder.errors import UsageError
 from ponder.session.core import Session
+from ponder.session.loaded import placement
 from ponder.units import decimal_size
+
+__all__ = [
+    "BADGES",
+    "CatalogFit",
+    "DoctorReport",
+    "Recommendation",
+    "catalog_fits",
+    "doctor",
+    "fit_report",
+    "hardware_report",
+    "one_line",
+    "placement",
+    "recommend",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +67,6 @@ class CatalogFit:
 
 
 BADGES = {"gpu": "GPU", "partial": "partial", "cpu": "CPU", "too_big": "too big"}
-
-
-def placement(n_gpu_layers: int, n_layers_total: int) -> str:
-    """Where the layers run: "GPU", "CPU" or "GPU 20/33 layers"."""
-    if n_gpu_layers <= 0:
-        return "CPU"
-    if n_gpu_layers >= n_layers_total:
-        return "GPU"
-    return f"GPU {n_gpu_layers}/{n_layers_total} layers"
 
 
 def one_line(session: Session) -> str:
