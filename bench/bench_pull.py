@@ -1,6 +1,6 @@
 """Pull throughput: Ponder's download path against curl, same URL, one run.
 
-A 1 GB file is served by the loopback fake Hub (tests/fakehub.py). Ponder goes the
+A 1 GB file is served by the loopback fake Hub (tests/support/fakehub.py). Ponder goes the
 whole way a user's `ponder pull` goes: HEAD for metadata through huggingface_hub,
 the redirect, the Range transfer into a partial file with sha256 on the fly, fsync,
 verification, the atomic rename and the manifest. curl fetches the same resolve
@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakehub import FakeHub  # noqa: E402
 from ponder.download import Hub, TransferPolicy, plan_files, pull  # noqa: E402
 from ponder.store import Store  # noqa: E402
+from support.fakehub import FakeHub  # noqa: E402
 
 REPO = "bench/Big-GGUF"
 FILE = "Big-Q4_K_M.gguf"

@@ -6,7 +6,7 @@ second and ``ReplyView.add`` feeds two ``MarkdownStream``s). That must neither
 freeze the UI nor slow the model.
 Two parts:
 
-1. **Scripted engine** (``tests/scripted.py``): no model time at all, a steady
+1. **Scripted engine** (``tests/support/scripted.py``): no model time at all, a steady
    stream of R1-style text at ``--rate`` tokens/s (default 300) for ``--seconds``
    (default 30): about two thirds reasoning, one ``</think>``, then a long Markdown
    answer (R1_ANSWER's bold line, table and code block, repeated under headings).
@@ -86,15 +86,15 @@ sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import make_r1_shaped  # noqa: E402  (a sibling script, not a package)
-from conftest import write_r1_copy  # noqa: E402
 from ponder.events import AnswerDelta, Finished, ReasoningDelta  # noqa: E402
 from ponder.hardware import render_plan  # noqa: E402
 from ponder.session import ChatSettings  # noqa: E402
 from ponder.tui.app import PonderApp  # noqa: E402
 from ponder.tui.screens.chat import ChatScreen  # noqa: E402
 from ponder.tui.widgets.reply import ReplyView  # noqa: E402
-from scripted import R1_ANSWER, R1_REASONING, Script, pieces  # noqa: E402
-from tuikit import R1_NAME, make_app  # noqa: E402
+from support.models import write_r1_copy  # noqa: E402
+from support.scripted import R1_ANSWER, R1_REASONING, Script, pieces  # noqa: E402
+from support.tuikit import R1_NAME, make_app  # noqa: E402
 
 PROMPT = "Think step by step: what is 17 times 23?"
 SEED = 1

@@ -8,14 +8,14 @@ the result is cached under ~/.cache/ponder-tests so later runs reuse it.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fakehub import FakeHub
+from support.fakehub import FakeHub
+from support.models import LONG_GRAMMAR, PREFILLED_GRAMMAR, THINK_GRAMMAR, write_r1_copy
 
 CACHE = Path(os.environ.get("PONDER_TEST_CACHE", Path.home() / ".cache" / "ponder-tests"))
 
@@ -27,9 +27,9 @@ def gemma_path() -> Path:
     return Path(assemble(output_path=CACHE / MODEL_NAME))
 
 
-@pytest.fixture()
+@pytest.fixture(autouse=True)
 def ponder_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private PONDER_HOME so no test touches the user's real files."""
+    """A private PONDER_HOME for every test, so no test can touch the user's real files."""
     home = tmp_path / "ponder-home"
     monkeypatch.setenv("PONDER_HOME", str(home))
     for name in list(os.environ):
@@ -51,18 +51,6 @@ def ponder_env(ponder_home: Path) -> dict[str, str]:
 
 PYTHON = sys.executable
 
-THINK_GRAMMAR = 'root ::= "<think>" [a-z ]{20,60} "</think>" [A-Za-z ]{3,24} "."\n'
-# For a prompt that already ends in "<think>\n": the model only closes the block.
-PREFILLED_GRAMMAR = 'root ::= [a-z ]{20,60} "</think>" [A-Za-z ]{3,24} "."\n'
-LONG_GRAMMAR = 'root ::= "<think>" [a-z ]{1500,2000} "</think>" "done."\n'
-
-# The January-2025 layout of the distill template: ends at <｜Assistant｜> without <think>\n.
-OLD_R1_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}<｜User｜>{{ m.content }}"
-    "{% elif m.role == 'assistant' %}<｜Assistant｜>{{ m.content }}<｜end▁of▁sentence｜>{% endif %}"
-    "{% endfor %}{% if add_generation_prompt %}<｜Assistant｜>{% endif %}"
-)
-
 
 @pytest.fixture(scope="session")
 def grammars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -82,27 +70,6 @@ def grammars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def r1_gemma(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the Gemma GGUF carrying an old-style DeepSeek-R1 distill template."""
     return write_r1_copy(gemma_path, tmp_path_factory.mktemp("r1"))
-
-
-def write_r1_copy(gguf: Path, folder: Path, name: str = "DeepSeek-R1-Distill-Test") -> Path:
-    """A copy of ``gguf`` carrying the old-style R1 template (gguf-new-metadata)."""
-    out = folder / f"{name}.gguf"
-    tool = Path(sys.executable).with_name("gguf-new-metadata")
-    subprocess.run(
-        [
-            str(tool),
-            "--chat-template",
-            OLD_R1_TEMPLATE,
-            "--general-name",
-            name,
-            str(gguf),
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-        input=b"y\n",
-    )
-    return out
 
 
 @pytest.fixture()

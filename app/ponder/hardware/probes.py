@@ -6,7 +6,7 @@ every caller), and the GPUs the operating system sees (``nvidia-smi``, sysfs /
 ``rocm-smi``, ``sysctl``, ``vulkaninfo``). Every source is an injectable callable in
 :class:`Probes`; a missing tool, a non-zero exit, a 3 s timeout or output that does not
 parse just leaves that source out, with a note. Tests replay recorded outputs
-(``tests/hardware_profiles``). NVML is not used: ``nvidia-smi`` ships with every driver
+(``tests/support/hardware_profiles``). NVML is not used: ``nvidia-smi`` ships with every driver
 that ships NVML, and its CSV is what a test can record.
 """
 

@@ -1,5 +1,5 @@
 """`ponder` commands in-process: click's parsing, the writers and the errors, over a session
-with the scripted engine (tests/scripted.py) instead of llama.cpp. Fast, and a check of
+with the scripted engine (tests/support/scripted.py) instead of llama.cpp. Fast, and a check of
 what the subprocess tests in test_cli.py see on the real model."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from ponder.config import load_settings
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.session import Session
-from scripted import Script, loader
-from test_hardware import machine
+from support.machines import machine
+from support.scripted import Script, loader
 
 PROMPT = "What is 17*23?"
 REASONING_BIT = "17 times 20 is 340"  # from scripted.R1_REASONING

@@ -28,7 +28,7 @@ from ponder.history import (
 )
 from ponder.history.schema import _MIGRATIONS
 
-APP_DIR = Path(__file__).resolve().parents[1] / "app"
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
 PARAMS: dict[str, object] = {"temperature": 0.6, "top_p": 0.95}
 TIMINGS: dict[str, object] = {"total_s": 1.5, "tokens_per_s": 20.0}
 

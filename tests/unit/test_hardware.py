@@ -1,6 +1,6 @@
 """Hardware probe, diagnosis, planner and fit table, replayed from recorded machines.
 
-Each file in ``tests/hardware_profiles/`` is what the probes return on one kind of
+Each file in ``tests/support/hardware_profiles/`` is what the probes return on one kind of
 machine: ``nvidia-smi`` CSV, sysfs files, ``sysctl`` values, the ggml device list and
 ``llama_print_system_info()``. The expected plans in ``PLAN_TABLE`` were worked out
 from the formula in ``ponder.hardware.footprint``'s docstring with a separate scratch
@@ -24,45 +24,9 @@ from ponder import hardware
 from ponder.catalog import Catalog, load_catalog
 from ponder.gguf_info import GGUFInfo
 from ponder.hardware import GiB, HardwareProfile, MiB, ModelFacts, Overrides
+from support.machines import PROFILES, RecordedDevice, machine, probes_from, recorded
 
-PROFILES = Path(__file__).parent / "hardware_profiles"
 NVIDIA_SMI = " ".join(hardware.NVIDIA_SMI)
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordedDevice:
-    name: str
-    description: str
-    kind: str
-    free_bytes: int
-    total_bytes: int
-
-
-def recorded(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((PROFILES / f"{name}.json").read_text())
-    return data
-
-
-def probes_from(data: dict[str, Any]) -> hardware.Probes:
-    """Probes that answer from a recording; anything not recorded is missing."""
-    commands, files, dirs, sysctl = data["commands"], data["files"], data["dirs"], data["sysctl"]
-    return hardware.Probes(
-        run_command=lambda argv: commands.get(" ".join(argv)),
-        read_file=lambda path: files.get(path),
-        list_dir=lambda path: list(dirs.get(path, [])),
-        sysctl=lambda key: sysctl.get(key),
-        memory=lambda: (data["memory"][0], data["memory"][1]),
-        cpu_counts=lambda: (data["cpu_counts"][0], data["cpu_counts"][1]),
-        platform=lambda: (data["platform"][0], data["platform"][1]),
-        processor=lambda: str(data["processor"]),
-        ggml_devices=lambda: [RecordedDevice(**d) for d in data["ggml_devices"]],
-        system_info=lambda: str(data["system_info"]),
-    )
-
-
-@functools.cache
-def machine(name: str) -> HardwareProfile:
-    return hardware.probe(probes_from(recorded(name)))
 
 
 @functools.cache

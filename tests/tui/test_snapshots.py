@@ -16,9 +16,9 @@ from ponder.history import History
 from ponder.paths import default_paths
 from ponder.tui.app import DownloadState, PonderApp
 from ponder.tui.screens.chat import ChatScreen
-from scripted import R1_ANSWER, R1_REASONING, Script
-from test_hardware import machine
-from tuikit import R1_NAME, make_app
+from support.machines import machine
+from support.scripted import R1_ANSWER, R1_REASONING, Script
+from support.tuikit import R1_NAME, make_app
 
 WIDE = (100, 30)
 SMALL = (80, 24)
@@ -138,6 +138,6 @@ def test_hardware(snap_compare, r1_gemma: Path, ponder_home: Path) -> None:  # t
 )
 def test_readme_screenshots_are_the_current_snapshots(asset: str, snapshot: str) -> None:
     """README.md shows assets/*.svg; after `--snapshot-update`, copy the new pictures there."""
-    root = Path(__file__).resolve().parents[1]
-    shot = root / "tests" / "__snapshots__" / "test_snapshots" / snapshot
-    assert (root / "assets" / asset).read_bytes() == shot.read_bytes()
+    here = Path(__file__).resolve().parent
+    shot = here / "__snapshots__" / "test_snapshots" / snapshot
+    assert (here.parents[1] / "assets" / asset).read_bytes() == shot.read_bytes()

@@ -1,6 +1,6 @@
 """The chat UI driven with Textual's Pilot: real Session, real SQLite, loopback Hub.
 
-Most flows use the scripted engine (tests/scripted.py), which plays an R1 reply and
+Most flows use the scripted engine (tests/support/scripted.py), which plays an R1 reply and
 can be held at a token, so "stop while thinking" and "wrap up" are deterministic.
 One flow runs the real llama.cpp engine on the Gemma GGUF with a <think> grammar.
 """
@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import THINK_GRAMMAR
-from fakehub import FakeHub
 from ponder import hardware
 from ponder.catalog import Resolved
 from ponder.download import pending_pulls
@@ -38,9 +36,11 @@ from ponder.tui.widgets.chat_list import ChatItem, ChatListView
 from ponder.tui.widgets.prompt import PromptArea
 from ponder.tui.widgets.reply import ReplyView, UserTurn
 from ponder.tui.widgets.status import StatusLine
-from scripted import R1_ANSWER, R1_REASONING, Script
-from test_hardware import machine
-from tuikit import R1_NAME, make_app
+from support.fakehub import FakeHub
+from support.machines import machine
+from support.models import THINK_GRAMMAR
+from support.scripted import R1_ANSWER, R1_REASONING, Script
+from support.tuikit import R1_NAME, make_app
 
 SIZE = (100, 32)
 TIMEOUT_S = 30.0
@@ -558,8 +558,8 @@ KILLED_RUN = textwrap.dedent(
     import asyncio, os, signal, sys
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from scripted import Script
-    from tuikit import make_app
+    from support.scripted import Script
+    from support.tuikit import make_app
 
     async def main():
         app = make_app(model_file=Path({model!r}), script=Script(tokens_per_s=40))
@@ -581,7 +581,7 @@ KILLED_RUN = textwrap.dedent(
 async def test_killed_mid_reply_the_chat_reopens_with_the_partial_reply_marked(
     r1_model: Path, ponder_home: Path
 ) -> None:
-    code = KILLED_RUN.format(tests=str(Path(__file__).parent), model=str(r1_model))
+    code = KILLED_RUN.format(tests=str(Path(__file__).parents[1]), model=str(r1_model))
     killed = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-c", code],
