@@ -19,23 +19,13 @@ commands, and the commands import the session only when they run.
 
 from __future__ import annotations
 
-import os  # loaded at interpreter start-up: nothing to import before main() runs
+from ponder.cli.quiet import exit_quietly
 
 TYPE_CHECKING = False  # typing itself costs ~10 ms, the window for a stray traceback
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from types import FrameType
-    from typing import NoReturn
 
     from ponder.cli.context import SessionFactory
-
-INTERRUPTED = "ponder: interrupted"
-
-
-def exit_quietly(signum: int, frame: FrameType | None) -> NoReturn:
-    """SIGINT while modules import: nothing to save, so one line and exit 130 at once."""
-    os.write(2, f"{INTERRUPTED}\n".encode())
-    os._exit(130)  # ExitCode.INTERRUPTED
 
 
 def main(

@@ -7,7 +7,7 @@ and a documented exit code (:class:`ponder.errors.ExitCode`), never a traceback:
 * click's usage errors (unknown option or command, missing argument, bad value) are
   exit 2, in the same one-line format rather than click's "Usage: … Error: …" block;
 * Ctrl-C is exit 130 (``ponder: interrupted``; while modules import,
-  :func:`ponder.cli.exit_quietly` says the same);
+  :func:`ponder.cli.quiet.exit_quietly` says the same);
 * a closed stdout pipe (``ponder run … | head``) is a quiet exit 0.
 
 Anything else is a bug and keeps its traceback.
@@ -20,7 +20,7 @@ import sys
 
 import click
 
-from ponder.cli import INTERRUPTED
+from ponder.cli.quiet import INTERRUPTED
 from ponder.errors import ExitCode, PonderError
 
 # The epilog of `ponder --help` and `ponder run --help` ("\b": click keeps the lines).

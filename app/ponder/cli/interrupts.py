@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from ponder.cli import exit_quietly
+from ponder.cli.quiet import exit_quietly
 
 
 @contextmanager
