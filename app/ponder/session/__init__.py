@@ -2,6 +2,7 @@
 
 * :mod:`.spec` — what a model reference names and how to prompt it (:class:`ModelSpec`).
 * :mod:`.core` — :class:`Session`: the services and the whole operations on them.
+* :mod:`.loading` — load parameters from a plan, and the out-of-memory step-down.
 * :mod:`.loaded` — :class:`LoadedModel` and its :meth:`~LoadedModel.reply` use case.
 * :mod:`.reply` — :class:`Reply`: the typed events of one reply and its live text.
 * :mod:`.machine` — this machine's reports: doctor, fit, the recommendation.
@@ -15,9 +16,10 @@ itself is reached through :meth:`Session.require_history`.
 
 from ponder.chat_settings import ChatSettings
 from ponder.history import Chat, ChatSummary, History, HistoryError, Message, SearchHit
-from ponder.session.core import LoadOverrides, ModelOptions, OnEvent, RunRequest, Session
+from ponder.session.core import OnEvent, RunRequest, Session
 from ponder.session.factory import open_session
 from ponder.session.loaded import LoadedModel, ReplyRequest, chat_turns
+from ponder.session.loading import LoadOverrides, ModelOptions
 from ponder.session.reply import WRAP_UP_TEXT, LiveText, LiveUpdate, Reply
 from ponder.session.spec import ModelSpec, NotInstalledError
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ponder import devices, download, gguf_info, hardware
+from ponder import download, gguf_info, hardware
 from ponder.catalog import Catalog, Resolved
 from ponder.chat_settings import ChatSettings
 from ponder.config import Settings, models_dir
@@ -29,6 +29,14 @@ from ponder.events import Notice, OpenEvent, Planned, PullFinished, PullStarted
 from ponder.history import History
 from ponder.paths import Paths
 from ponder.session.loaded import LoadedModel, ReplyRequest
+from ponder.session.loading import (
+    DEFAULT_OPTIONS,
+    ModelOptions,
+    load_params,
+    load_stepping_down,
+    model_key,
+    probes,
+)
 from ponder.session.reply import Reply
 from ponder.session.spec import ModelSpec, NotInstalledError, Resolver
 from ponder.store import InstalledModel, Store
@@ -37,27 +45,12 @@ OnEvent = Callable[[OpenEvent], None]
 
 
 @dataclass(frozen=True, slots=True)
-class ModelOptions:
-    """How to open a model; every None is planned for this machine or taken from the GGUF."""
-
-    n_ctx: int | None = None
-    n_threads: int | None = None
-    n_gpu_layers: int | None = None
-    chat_format: str | None = None  # a built-in template instead of the GGUF's
-    chat_template: Path | None = None  # a Jinja template file instead of the GGUF's
-
-
-# The name the planner's tests and older callers know these options by.
-LoadOverrides = ModelOptions
-
-
-@dataclass(frozen=True, slots=True)
 class RunRequest:
     """Everything ``ponder run`` asks for, in one piece."""
 
     model: str
     reply: ReplyRequest
-    options: ModelOptions = ModelOptions()
+    options: ModelOptions = DEFAULT_OPTIONS
     continue_last: bool = False  # -c: continue the most recent chat
     pull_missing: bool = True  # like `ollama run`: a known model not yet here is pulled
 
@@ -121,9 +114,9 @@ class Session:
         use, which `ponder doctor` reports; loading a model does not need it.
         """
         if os_gpus and not self._fixed_hardware:
-            return hardware.probe(_probes(), os_gpus=True)
+            return hardware.probe(probes(), os_gpus=True)
         if self._hardware is None:
-            self._hardware = hardware.probe(_probes(), os_gpus=False)
+            self._hardware = hardware.probe(probes(), os_gpus=False)
         return self._hardware
 
     # -- models ----------------------------------------------------------------------
@@ -143,10 +136,10 @@ class Session:
     def store_name(self, ref: str) -> str:
         return self.resolver.store_name(ref)
 
-    def plan(self, spec: ModelSpec, options: ModelOptions = ModelOptions()) -> hardware.Plan:
+    def plan(self, spec: ModelSpec, options: ModelOptions = DEFAULT_OPTIONS) -> hardware.Plan:
         """How to load ``spec`` here: the planner, the user's options, what worked before."""
         hw = self.machine()
-        remembered = self._load_memory().recall(_model_key(spec), hw.fingerprint)
+        remembered = self._load_memory().recall(model_key(spec), hw.fingerprint)
         plan = hardware.plan(
             hardware.ModelFacts.from_gguf(spec.info),
             hw,
@@ -165,7 +158,7 @@ class Session:
     def open_model(
         self,
         ref: str,
-        options: ModelOptions = ModelOptions(),
+        options: ModelOptions = DEFAULT_OPTIONS,
         *,
         on_event: OnEvent | None = None,
         pull_missing: bool = False,
@@ -222,28 +215,15 @@ class Session:
             return resolve(installed.name)
 
     def _load(self, spec: ModelSpec, plan: hardware.Plan, emit: OnEvent) -> LoadedModel:
-        current, stepped = plan, False
-        while True:
-            try:
-                engine = self._load_engine(spec.info, load_params(current))
-                break
-            except ModelLoadError as failure:
-                smaller = _after_oom(failure, current, spec, self.machine())
-                if smaller is None:
-                    raise
-                emit(
-                    Notice(
-                        f"{failure.message}; retrying with {smaller.n_gpu_layers} GPU layers "
-                        f"and a {smaller.n_ctx:,}-token context"
-                    )
-                )
-                current, stepped = smaller, True
-        self._load_memory().remember(
-            _model_key(spec),
-            self.machine().fingerprint,
-            current.working_settings(after_oom=stepped),
+        engine, loaded_plan = load_stepping_down(
+            self._load_engine,
+            spec,
+            plan,
+            self.machine(),
+            self._load_memory(),
+            lambda text: emit(Notice(text)),
         )
-        return LoadedModel(spec, current, engine, lambda: self.history)
+        return LoadedModel(spec, loaded_plan, engine, lambda: self.history)
 
     def _load_memory(self) -> hardware.LoadMemory:
         return hardware.LoadMemory(self.paths.data_dir / "load_settings.json")
@@ -383,36 +363,3 @@ class Session:
         if source.is_file():
             gguf_info.inspect(source)  # a file that is not a GGUF is refused with the reason
         return import_file(self.store, source, name=name or source.stem, link=link)
-
-
-def load_params(plan: hardware.Plan) -> LoadParams:
-    return LoadParams(
-        n_ctx=plan.n_ctx,
-        n_gpu_layers=plan.n_gpu_layers,
-        n_threads=plan.n_threads,
-        n_threads_batch=plan.n_threads_batch,
-        n_batch=plan.n_batch,
-        flash_attn=plan.flash_attn,
-        use_mmap=plan.use_mmap,
-        use_mlock=plan.use_mlock,
-    )
-
-
-def _probes() -> hardware.Probes:
-    return hardware.Probes(ggml_devices=devices.ggml_devices, system_info=devices.system_info)
-
-
-def _model_key(spec: ModelSpec) -> str:
-    return hardware.model_key(spec.path.name, spec.info.file_size)
-
-
-OOM_WORDS = ("memory", "alloc")
-
-
-def _after_oom(
-    failure: ModelLoadError, plan: hardware.Plan, spec: ModelSpec, hw: hardware.HardwareProfile
-) -> hardware.Plan | None:
-    """The next smaller plan when llama.cpp ran out of memory; None for other failures."""
-    if not any(word in failure.message.lower() for word in OOM_WORDS):
-        return None
-    return hardware.step_down(plan, hardware.ModelFacts.from_gguf(spec.info), hw)
