@@ -248,6 +248,26 @@ def test_ctrl_c_saves_the_partial_reply_and_exits_130(
     assert len(reasoning) >= 20 and content == ""
 
 
+@pytest.mark.parametrize("delay_s", [0.15, 0.3, 0.5, 0.8, 1.2])
+def test_ctrl_c_while_ponder_starts_exits_130_without_a_traceback(
+    delay_s: float, gemma_path: Path, grammars: dict[str, Path], ponder_env: dict[str, str]
+) -> None:
+    """A Ctrl-C that lands while modules import or the model loads: one line, exit 130.
+
+    (Before ponder's own code runs, in the interpreter's start-up, nothing of ours can
+    catch it; these delays land after that, during the imports and the load.)
+    """
+    proc = _start_long_run(gemma_path, grammars, ponder_env)
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    assert proc.stderr is not None
+    err = (proc.stderr.read() or b"").decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "interrupted" in err.strip().splitlines()[-1], err
+
+
 # -- user mistakes: one clear line, the documented exit code ---------------------------------
 
 
