@@ -644,7 +644,7 @@ async def test_welcome_imports_a_local_gguf_and_loads_it(r1_model: Path, ponder_
 async def test_a_failed_download_is_shown_with_its_reason(
     ponder_home: Path, hub_with_r1: FakeHub
 ) -> None:
-    from fakehub import Fault
+    from support.fakehub import Fault
 
     resolved = make_app().session.catalog.resolve("r1:1.5b@Q4_K_M")
     path = f"{resolved.quant.repo}/{resolved.quant.files[0]}"
