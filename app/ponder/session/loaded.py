@@ -20,7 +20,7 @@ from ponder.errors import ModelLoadError, UsageError
 from ponder.history import History
 from ponder.prompt import RenderedPrompt, Turn, build_prompt
 from ponder.reasoning import ReasoningSplitter
-from ponder.sampling import Number, SamplingParams, check_overrides
+from ponder.sampling import CHAT_OPTIONS, Number, SamplingParams, check_overrides
 from ponder.session.reply import HistoryWriter, LiveText, Reply, wrap_up_injector
 from ponder.session.spec import ModelSpec
 
@@ -97,7 +97,7 @@ class LoadedModel:
         """The settings a chat follows until it sets its own: the catalog's, this context."""
         sampling = self.spec.sampling
         return ChatSettings(
-            sampling={"temperature": sampling.temperature, "top_p": sampling.top_p},
+            sampling={o.name: getattr(sampling, o.name) for o in CHAT_OPTIONS if o.catalog},
             n_ctx=self.plan.n_ctx,
         )
 
