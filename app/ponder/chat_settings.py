@@ -11,7 +11,7 @@ user sets something. Which sampling options a chat may set comes from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ponder.sampling import CHAT_OPTIONS, MIN_CTX, Number, check_overrides
 
@@ -34,18 +34,6 @@ class ChatSettings:
 
     def get(self, name: str) -> Number | None:
         return self.sampling.get(name)
-
-    def over(self, base: ChatSettings) -> ChatSettings:
-        """These settings, with ``base``'s filling what these leave empty."""
-        return ChatSettings(
-            sampling={**base.sampling, **self.sampling},
-            n_ctx=self.n_ctx if self.n_ctx is not None else base.n_ctx,
-            system_prompt=self.system_prompt if self.system_prompt else base.system_prompt,
-            keep_reasoning=self.keep_reasoning or base.keep_reasoning,
-        )
-
-    def with_values(self, **changes: object) -> ChatSettings:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
     def to_saved(self) -> dict[str, object]:
         """The history's settings column (the system prompt has a column of its own)."""

@@ -74,15 +74,6 @@ class Option:
             raise ValueError(f"{self.name} must be {self._allowed()}, not {_show(value)}")
         return value
 
-    def parse(self, text: str) -> Number:
-        """A value typed by a user (a flag, a form field), checked."""
-        try:
-            number: Number = int(text) if self.kind is int else float(text)
-        except ValueError:
-            kind = "a whole number" if self.kind is int else "a number"
-            raise ValueError(f"{self.name} must be {kind}, not '{text}'") from None
-        return self.check(number)
-
     def advice(self) -> str:
         """What to type instead of a wrong value: "use a value from 0 to 2"."""
         if self.ge is not None and self.le is not None:

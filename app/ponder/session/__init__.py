@@ -19,7 +19,7 @@ from ponder.history import Chat, ChatSummary, History, HistoryError, Message, Se
 from ponder.session.core import OnEvent, RunRequest, Session
 from ponder.session.factory import open_session
 from ponder.session.loaded import LoadedModel, ReplyRequest, chat_turns
-from ponder.session.loading import LoadOverrides, ModelOptions
+from ponder.session.loading import ModelOptions
 from ponder.session.reply import WRAP_UP_TEXT, LiveText, LiveUpdate, Reply
 from ponder.session.spec import ModelSpec, NotInstalledError
 
@@ -32,7 +32,6 @@ __all__ = [
     "HistoryError",
     "LiveText",
     "LiveUpdate",
-    "LoadOverrides",
     "LoadedModel",
     "Message",
     "ModelOptions",

@@ -25,8 +25,6 @@ class ModelOptions:
     chat_template: Path | None = None  # a Jinja template file instead of the GGUF's
 
 
-# The name the planner's tests and older callers know these options by.
-LoadOverrides = ModelOptions
 DEFAULT_OPTIONS = ModelOptions()
 
 
