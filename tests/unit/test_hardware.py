@@ -236,7 +236,7 @@ def test_real_default_probes_degrade(monkeypatch: pytest.MonkeyPatch) -> None:
     assert hardware._run_command(["ponder-no-such-tool-xyz"]) is None
     assert hardware._run_command([sys.executable, "-c", "raise SystemExit(3)"]) is None
     assert hardware._run_command([sys.executable, "-c", "print('hi')"]) == "hi\n"
-    monkeypatch.setattr(hardware.probes, "COMMAND_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(hardware.os_probes, "COMMAND_TIMEOUT_S", 0.3)
     started = time.monotonic()
     assert hardware._run_command([sys.executable, "-c", "import time; time.sleep(5)"]) is None
     assert time.monotonic() - started < 3

@@ -5,7 +5,10 @@ bottom up (a module imports only from those above it):
 
 * :mod:`~ponder.units` (shared with the rest of Ponder) — bytes, ``MiB``/``GiB``, and :func:`gib`.
 * :mod:`~ponder.hardware.profile` — the frozen :class:`HardwareProfile` of a machine.
-* :mod:`~ponder.hardware.probes` — :func:`probe` fills it in through injectable
+* :mod:`~ponder.hardware.os_probes` — :class:`Probes`, the injectable sources with the OS's
+  defaults, and what the OS says: Apple's sysctls, the GPUs ``nvidia-smi``, sysfs /
+  ``rocm-smi`` and ``vulkaninfo`` report.
+* :mod:`~ponder.hardware.probes` — :func:`probe` fills the profile in through those
   :class:`Probes` (never importing :mod:`ponder.devices`, which loads ``llama_cpp``).
 * :mod:`~ponder.hardware.diagnosis` — :func:`diagnose`: ``ponder doctor``'s findings, each
   with the exact fix.
@@ -64,6 +67,17 @@ from ponder.hardware.footprint import (
     layer_owners,
 )
 from ponder.hardware.memory import LoadMemory, model_key
+from ponder.hardware.os_probes import (
+    COMMAND_TIMEOUT_S,
+    MIN_USEFUL_GPU,
+    NVIDIA_SMI,
+    ROCM_SMI,
+    VULKANINFO,
+    Probes,
+)
+from ponder.hardware.os_probes import _list_dir as _list_dir  # the default probes, for tests
+from ponder.hardware.os_probes import _read_file as _read_file
+from ponder.hardware.os_probes import _run_command as _run_command
 from ponder.hardware.planner import (
     DEFAULT_CTX,
     KV_TYPE,
@@ -80,19 +94,7 @@ from ponder.hardware.planner import (
     refusal,
     step_down,
 )
-from ponder.hardware.probes import (
-    COMMAND_TIMEOUT_S,
-    MIN_USEFUL_GPU,
-    NVIDIA_SMI,
-    ROCM_SMI,
-    VULKANINFO,
-    Probes,
-    parse_system_info,
-    probe,
-)
-from ponder.hardware.probes import _list_dir as _list_dir  # the default probes, for tests
-from ponder.hardware.probes import _read_file as _read_file
-from ponder.hardware.probes import _run_command as _run_command
+from ponder.hardware.probes import parse_system_info, probe
 from ponder.hardware.profile import BackendDevice, DeviceLike, HardwareProfile, OsGpu
 from ponder.hardware.render import (
     FIT_HEADER,

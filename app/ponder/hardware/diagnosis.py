@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ponder.hardware.probes import MIN_USEFUL_GPU, _to_int
+from ponder.hardware.os_probes import MIN_USEFUL_GPU, _to_int
 from ponder.hardware.profile import HardwareProfile, OsGpu
 from ponder.units import GiB, gib
 

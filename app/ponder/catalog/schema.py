@@ -1,41 +1,28 @@
-"""The curated model catalog: what Ponder can download, and how each model wants to run.
+"""The catalog's schema: the pydantic models one ``[[model]]`` table validates into.
 
-Why a module of its own: the facts about a model (which Hub repo and files, how big,
-which hashes, its architecture numbers, and its prompt and sampling policy) are data,
-kept in ``models.toml`` where they can be reviewed against their sources, not spread
-through the code. This module turns that file into typed, validated objects and
-resolves what a user types (``r1:7b``, ``r1:7b@q8_0``, a full id) into one model and
-one quantization.
-
-Validation is strict (pydantic, ``extra="forbid"``, strict types): a typo in the
-shipped catalog or in a user's own ``models.toml`` is reported as one line naming the
-file, the model entry and the field, never silently ignored. A user catalog is merged
-over the shipped one: an entry with an existing id replaces it, a new id is added.
+:class:`Architecture`, the generated :class:`Sampling` (built from
+:mod:`ponder.sampling`'s options), :class:`PromptPolicy`, :class:`QuantEntry` and
+:class:`ModelEntry`, with the validators that hold an entry to its rules (patterns, hashes,
+shard order, unique aliases and quants, a default quant that exists). Strict and
+``extra="forbid"``: a typo is an error, never ignored.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-import tomllib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
 )
 
 from ponder import shards
-from ponder.errors import CatalogError, ModelNotFoundError
 from ponder.sampling import CATALOG_OPTIONS
 
 _MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -257,229 +244,6 @@ class _CatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     model: list[ModelEntry] = Field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    """A model reference resolved to one catalog entry and one of its quants."""
-
-    model: ModelEntry
-    quant: QuantEntry
-
-    @property
-    def display_ref(self) -> str:
-        """A reference that resolves back to this, e.g. ``r1:7b@Q4_K_M``."""
-        return f"{self.model.short_name}@{self.quant.quant}"
-
-    @property
-    def primary_file(self) -> str:
-        return self.quant.primary_file
-
-    @property
-    def files(self) -> list[str]:
-        return list(self.quant.files)
-
-    @property
-    def size_bytes(self) -> int:
-        return self.quant.size_bytes
-
-
-class Catalog:
-    """The models Ponder knows, in catalog order, with lookup by id or alias."""
-
-    def __init__(self, models: Iterable[ModelEntry]) -> None:
-        self._models = list(models)
-        self._index = _build_index([(entry, "catalog") for entry in self._models])
-
-    @property
-    def models(self) -> list[ModelEntry]:
-        return list(self._models)
-
-    def __len__(self) -> int:
-        return len(self._models)
-
-    def __iter__(self) -> Iterator[ModelEntry]:
-        return iter(self._models)
-
-    def names(self) -> list[str]:
-        """Every id and alias a user may type, in catalog order."""
-        return list(self._index)
-
-    def get(self, model_id: str) -> ModelEntry | None:
-        """The entry with this id (case-insensitive), or None. Aliases are not matched."""
-        key = model_id.strip().lower()
-        return next((entry for entry in self._models if entry.id == key), None)
-
-    def resolve(self, ref: str, preferred_quant: str | None = None) -> Resolved:
-        """Resolve ``name[@QUANT]`` (id or alias, case-insensitive).
-
-        Without ``@QUANT`` the quant is ``preferred_quant`` when the model has it (the
-        hardware planner's pick), else the model's ``default_quant``. An explicit
-        ``@QUANT`` the model lacks is an error; a preference it lacks is not.
-        """
-        name, at, quant_name = ref.strip().partition("@")
-        model = self._lookup(name.strip())
-        if at:
-            return Resolved(model, self._explicit_quant(model, quant_name.strip()))
-        preferred = model.quant(preferred_quant) if preferred_quant else None
-        return Resolved(model, preferred or model.default)
-
-    def _lookup(self, name: str) -> ModelEntry:
-        entry = self._index.get(name.lower())
-        if entry is not None:
-            return entry
-        message = f"unknown model '{name}'" if name else "no model given"
-        raise ModelNotFoundError(message, hint=self._suggest(name.lower()))
-
-    def _suggest(self, name: str) -> str:
-        matches = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
-        if not matches:
-            return "`ponder list` shows the catalog"
-        if len(matches) == 1:
-            return f"did you mean {matches[0]}?"
-        return f"did you mean {', '.join(matches[:-1])} or {matches[-1]}?"
-
-    @staticmethod
-    def _explicit_quant(model: ModelEntry, quant_name: str) -> QuantEntry:
-        entry = model.quant(quant_name) if quant_name else None
-        if entry is not None:
-            return entry
-        what = f"no quant '{quant_name}'" if quant_name else "no quant named after '@'"
-        raise ModelNotFoundError(
-            f"model '{model.id}': {what}",
-            hint=f"available quants: {_names(model.quants)}",
-        )
-
-
-# ----------------------------------------------------------------------------- loading
-
-
-def load_catalog(user_catalog: Path | None = None) -> Catalog:
-    """Load the shipped catalog and merge ``user_catalog`` over it when that file exists."""
-    text, source = _read_builtin()
-    entries = [(entry, source) for entry in parse_catalog(text, source)]
-    if user_catalog is not None and user_catalog.exists():
-        user_source = str(user_catalog)
-        user_entries = parse_catalog(_read_file(user_catalog), user_source)
-        entries = _merge(entries, [(entry, user_source) for entry in user_entries])
-    return Catalog(entry for entry, _ in entries)
-
-
-def parse_catalog(text: str, source: str) -> list[ModelEntry]:
-    """Parse and validate one catalog document; ``source`` names it in error messages."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        models = _CatalogFile.model_validate(raw).model
-    except ValidationError as exc:
-        raise CatalogError(_describe(source, raw, exc)) from None
-    _build_index([(entry, source) for entry in models])
-    return models
-
-
-def _read_builtin() -> tuple[str, str]:
-    packaged = resources.files("ponder") / "models.toml"
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8"), str(packaged)
-    checkout = Path(__file__).resolve().parents[2] / "models.toml"
-    if checkout.is_file():
-        return _read_file(checkout), str(checkout)
-    raise CatalogError(
-        "the built-in models.toml is missing from this installation", hint="reinstall ponder"
-    )
-
-
-def _read_file(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise CatalogError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read: {exc.strerror or exc}") from None
-
-
-def _merge(
-    base: list[tuple[ModelEntry, str]], user: list[tuple[ModelEntry, str]]
-) -> list[tuple[ModelEntry, str]]:
-    """User entries replace same-id entries in place; new ones go at the end."""
-    replacements = {entry.id: (entry, source) for entry, source in user}
-    kept = [pair for pair in base if pair[0].id not in replacements]
-    # Check names with the user's entries last, so a clash is blamed on the user's file.
-    _build_index(kept + user)
-    base_ids = {entry.id for entry, _ in base}
-    merged = [replacements.get(entry.id, (entry, source)) for entry, source in base]
-    return merged + [pair for pair in user if pair[0].id not in base_ids]
-
-
-def _build_index(entries: Sequence[tuple[ModelEntry, str]]) -> dict[str, ModelEntry]:
-    """Map every id and alias to its entry; a name used twice is a CatalogError."""
-    index: dict[str, ModelEntry] = {}
-    for entry, source in entries:
-        names = [(entry.id, "id")] + [(alias, "aliases") for alias in entry.aliases]
-        for name, field in names:
-            owner = index.get(name)
-            if owner is not None:
-                what = "id" if field == "id" else "alias"
-                raise CatalogError(
-                    f"{source}: model '{entry.id}': field '{field}': "
-                    f"{what} '{name}' is already used by model '{owner.id}'"
-                )
-            index[name] = entry
-    return index
-
-
-# ------------------------------------------------------------------- error messages
-
-
-def _describe(source: str, raw: Any, exc: ValidationError) -> str:
-    """One line for the first problem: file, model entry, quant, field, what is wrong."""
-    errors = exc.errors()
-    first = errors[0]
-    message = f"{source}: {_where(raw, first)}: {_what(first)}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return message
-
-
-def _where(raw: Any, error: Mapping[str, Any]) -> str:
-    loc = list(error["loc"])
-    parts: list[str] = []
-    if len(loc) >= 2 and loc[0] == "model" and isinstance(loc[1], int):
-        entry = _item(raw, "model", loc[1])
-        parts.append(f"model {_label(entry, 'id', loc[1])}")
-        loc = loc[2:]
-        if len(loc) >= 2 and loc[0] == "quant" and isinstance(loc[1], int):
-            parts.append(f"quant {_label(_item(entry, 'quant', loc[1]), 'quant', loc[1])}")
-            loc = loc[2:]
-    field = [f"field '{_dotted(loc)}'"] if loc else []
-    return ": ".join([", ".join(parts), *field] if parts else field) or "document"
-
-
-def _what(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
-def _item(container: Any, key: str, index: int) -> Any:
-    items = container.get(key) if isinstance(container, dict) else None
-    if isinstance(items, list) and 0 <= index < len(items):
-        return items[index]
-    return None
-
-
-def _label(item: Any, key: str, index: int) -> str:
-    value = item.get(key) if isinstance(item, dict) else None
-    return f"'{value}'" if isinstance(value, str) and value else f"#{index + 1}"
-
-
-def _dotted(loc: Sequence[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 # ------------------------------------------------------------------------ helpers
