@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ponder import download, gguf_info, hardware
@@ -264,13 +264,7 @@ class Session:
             chat = self.require_history().get_chat(chat_id)
             saved = ChatSettings.from_saved(chat.settings, chat.system_prompt)
             if options.n_ctx is None and saved.n_ctx is not None:
-                options = ModelOptions(
-                    n_ctx=saved.n_ctx,
-                    n_threads=options.n_threads,
-                    n_gpu_layers=options.n_gpu_layers,
-                    chat_format=options.chat_format,
-                    chat_template=options.chat_template,
-                )
+                options = replace(options, n_ctx=saved.n_ctx)
         save = reply.save and self.settings.save_chats
         loaded = self.open_model(
             request.model,
@@ -281,18 +275,7 @@ class Session:
         )
         if cancel is not None and cancel.is_set():
             raise Interrupted("interrupted before the reply started")
-        return loaded.reply(
-            ReplyRequest(
-                prompt=reply.prompt,
-                chat_id=chat_id,
-                system=reply.system,
-                save=save,
-                settings=reply.settings,
-                overrides=reply.overrides,
-                grammar=reply.grammar,
-            ),
-            cancel=cancel,
-        )
+        return loaded.reply(replace(reply, chat_id=chat_id, save=save), cancel=cancel)
 
     # -- pulls and the store ---------------------------------------------------------
 
