@@ -251,7 +251,9 @@ def _usage(obj: object) -> ServerUsage | None:
     return ServerUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        reasoning_tokens=_int(details.get("reasoning_tokens")) if isinstance(details, dict) else None,
+        reasoning_tokens=_int(details.get("reasoning_tokens"))
+        if isinstance(details, dict)
+        else None,
         cached_tokens=(
             _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
         ),

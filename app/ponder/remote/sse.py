@@ -116,7 +116,10 @@ class SSEParser:
 
     def _line(self, line: str) -> SSEEvent | None:
         if not line:
-            return self._dispatch_event() if self._has_data else self._reset()
+            if self._has_data:
+                return self._dispatch_event()
+            self._reset()
+            return None
         if line.startswith(":"):
             return None
         name, colon, value = line.partition(":")
@@ -144,4 +147,3 @@ class SSEParser:
         self._data = []
         self._event = ""
         self._has_data = False
-        return None
