@@ -31,35 +31,69 @@ PARSE_CASES: list[tuple[str, object, Chunk]] = [
     ("content null", _choice({"role": "assistant", "content": None}), Chunk()),
     ("reasoning_content", _choice({"reasoning_content": "r"}), Chunk(reasoning="r")),
     ("reasoning", _choice({"reasoning": "r"}), Chunk(reasoning="r")),
-    ("both: reasoning_content wins, once", _choice({"reasoning_content": "a", "reasoning": "a"}),
-     Chunk(reasoning="a")),
-    ("both, reasoning_content empty", _choice({"reasoning_content": "", "reasoning": "b"}),
-     Chunk(reasoning="b")),
-    ("both, reasoning_content null", _choice({"reasoning_content": None, "reasoning": "b"}),
-     Chunk(reasoning="b")),
-    ("reasoning and content in one delta", _choice({"reasoning": "r", "content": "c"}),
-     Chunk(reasoning="r", content="c")),
+    (
+        "both: reasoning_content wins, once",
+        _choice({"reasoning_content": "a", "reasoning": "a"}),
+        Chunk(reasoning="a"),
+    ),
+    (
+        "both, reasoning_content empty",
+        _choice({"reasoning_content": "", "reasoning": "b"}),
+        Chunk(reasoning="b"),
+    ),
+    (
+        "both, reasoning_content null",
+        _choice({"reasoning_content": None, "reasoning": "b"}),
+        Chunk(reasoning="b"),
+    ),
+    (
+        "reasoning and content in one delta",
+        _choice({"reasoning": "r", "content": "c"}),
+        Chunk(reasoning="r", content="c"),
+    ),
     ("a non-string reasoning is ignored", _choice({"reasoning": {"effort": "high"}}), Chunk()),
     ("finish_reason", _choice({}, "length"), Chunk(finish_reason="length")),
-    ("usage chunk", {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
-     Chunk(usage=ServerUsage(3, 4))),
-    ("usage details", {"choices": [], "usage": {
-        "prompt_tokens": 3, "completion_tokens": 4,
-        "completion_tokens_details": {"reasoning_tokens": 2},
-        "prompt_tokens_details": {"cached_tokens": 1}}},
-     Chunk(usage=ServerUsage(3, 4, reasoning_tokens=2, cached_tokens=1))),
+    (
+        "usage chunk",
+        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+        Chunk(usage=ServerUsage(3, 4)),
+    ),
+    (
+        "usage details",
+        {
+            "choices": [],
+            "usage": {
+                "prompt_tokens": 3,
+                "completion_tokens": 4,
+                "completion_tokens_details": {"reasoning_tokens": 2},
+                "prompt_tokens_details": {"cached_tokens": 1},
+            },
+        },
+        Chunk(usage=ServerUsage(3, 4, reasoning_tokens=2, cached_tokens=1)),
+    ),
     ("usage without counts is ignored", {"choices": [], "usage": {"total_tokens": 5}}, Chunk()),
-    ("llama-server timings", {"choices": [], "timings": {
-        "prompt_n": 5, "prompt_ms": 10.5, "predicted_n": 7, "predicted_ms": 70.0,
-        "predicted_per_second": 100.0}},
-     Chunk(timings=ServerTimings(5, 10.5, 7, 70.0))),
+    (
+        "llama-server timings",
+        {
+            "choices": [],
+            "timings": {
+                "prompt_n": 5,
+                "prompt_ms": 10.5,
+                "predicted_n": 7,
+                "predicted_ms": 70.0,
+                "predicted_per_second": 100.0,
+            },
+        },
+        Chunk(timings=ServerTimings(5, 10.5, 7, 70.0)),
+    ),
     ("partial timings are ignored", {"choices": [], "timings": {"prompt_n": 5}}, Chunk()),
     ("no choices key", {"object": "chat.completion.chunk"}, Chunk()),
 ]
 
 
-@pytest.mark.parametrize(("obj", "expected"), [c[1:] for c in PARSE_CASES],
-                         ids=[c[0] for c in PARSE_CASES])
+@pytest.mark.parametrize(
+    ("obj", "expected"), [c[1:] for c in PARSE_CASES], ids=[c[0] for c in PARSE_CASES]
+)
 def test_parse_chunk(obj: object, expected: Chunk) -> None:
     assert parse_chunk(obj) == expected
 
@@ -76,8 +110,9 @@ ERROR_CASES: list[tuple[str, object, str | None]] = [
 ]
 
 
-@pytest.mark.parametrize(("obj", "message"), [c[1:] for c in ERROR_CASES],
-                         ids=[c[0] for c in ERROR_CASES])
+@pytest.mark.parametrize(
+    ("obj", "message"), [c[1:] for c in ERROR_CASES], ids=[c[0] for c in ERROR_CASES]
+)
 def test_error_objects(obj: object, message: str | None) -> None:
     err = error_of(obj)
     assert (err.message if err else None) == message

@@ -20,8 +20,16 @@ CASES: list[tuple[str, bytes, list[SSEEvent]]] = [
     # llama-server's keep-alive while a long prompt is evaluated (server.cpp, "ping").
     ("comment lines ignored", b": ping\n\ndata: a\n: ping\n\n", [E("a")]),
     ("event and id kept", b"event: delta\nid: 7\ndata: a\n\n", [E("a", "delta", "7")]),
-    ("id carries over to the next event", b"id: 7\ndata: a\n\ndata: b\n\n", [E("a", id="7"), E("b", id="7")]),
-    ("event type resets after dispatch", b"event: x\ndata: a\n\ndata: b\n\n", [E("a", "x"), E("b")]),
+    (
+        "id carries over to the next event",
+        b"id: 7\ndata: a\n\ndata: b\n\n",
+        [E("a", id="7"), E("b", id="7")],
+    ),
+    (
+        "event type resets after dispatch",
+        b"event: x\ndata: a\n\ndata: b\n\n",
+        [E("a", "x"), E("b")],
+    ),
     ("retry and unknown fields ignored", b"retry: 10\nfoo: bar\ndata: a\n\n", [E("a")]),
     ("a field name alone", b"data\n\n", [E("")]),
     ("an event without data is not dispatched", b"event: x\n\ndata: a\n\n", [E("a")]),
