@@ -28,6 +28,7 @@ from ponder.remote import (
     ServerInfo,
     probe,
 )
+from ponder.remote.probe import list_models
 from ponder.sampling import SamplingParams
 from support.fake_openai import FakeOpenAI, Reply, error_reply
 from support.openai_streams import ANSWER, BY_NAME, REASONING, RECORDINGS, Recording, to_sse
@@ -377,3 +378,14 @@ def test_recordings_are_json_lines() -> None:
         for line in to_sse(recording.chunks).decode().splitlines():
             if line.startswith("data: {"):
                 json.loads(line[6:])
+
+
+def test_model_list_with_aliases() -> None:
+    """llama-server lists --alias as the id and again under `aliases`: once is enough."""
+    listing = {"data": [{"id": "r1", "aliases": ["r1", "deepseek"]}, {"id": "qwq"}, "junk"]}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json=listing)
+
+    client = RemoteClient(_settings("http://x/v1"), transport=httpx2.MockTransport(answer))
+    assert list_models(client) == ("r1", "qwq", "deepseek")

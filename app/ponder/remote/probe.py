@@ -37,7 +37,7 @@ KINDS: tuple[ServerKind, ...] = ("llama-server", "sglang", "vllm", "ollama", "lm
 class ServerInfo:
     kind: ServerKind
     version: str | None = None
-    models: tuple[str, ...] = ()  # ids, then aliases, as /v1/models lists them
+    models: tuple[str, ...] = ()  # ids, then aliases that differ from them
     n_ctx: int | None = None  # the context per request, where the server says
 
 
@@ -71,21 +71,21 @@ def probe(client: RemoteClient) -> ServerInfo:
 
 
 def list_models(client: RemoteClient) -> tuple[str, ...]:
-    """The model ids (and llama-server's aliases) from ``/v1/models``; () if none listed."""
+    """The model ids from ``/v1/models``, then llama-server's aliases; () if none listed.
+
+    An alias that repeats an id (llama-server lists ``--alias`` as both) appears once.
+    """
     listing = client.get_json("/models")
     data = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(data, list):
         return ()
-    ids: list[str] = []
-    for entry in data:
-        if not isinstance(entry, dict):
-            continue
-        names = [entry.get("id")]
+    entries = [e for e in data if isinstance(e, dict)]
+    names: list[object] = [e.get("id") for e in entries]
+    for entry in entries:
         aliases = entry.get("aliases")
         if isinstance(aliases, list):
             names += aliases
-        ids += [n for n in names if isinstance(n, str) and n and n not in ids]
-    return tuple(ids)
+    return tuple(dict.fromkeys(n for n in names if isinstance(n, str) and n))
 
 
 def _is_lmstudio(listing: Any) -> bool:
