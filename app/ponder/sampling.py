@@ -71,7 +71,7 @@ class Option:
             or (self.gt is not None and value <= self.gt)
             or (self.le is not None and value > self.le)
         ):
-            raise ValueError(f"{self.name} must be {self._allowed()}, not {_show(value)}")
+            raise ValueError(f"{self.name} {_show(value)} is out of range: {self.advice()}")
         return value
 
     def advice(self) -> str:
@@ -85,16 +85,6 @@ class Option:
         if self.gt is not None:
             return f"use a value above {_show(self.gt)}"
         return "use a whole number" if self.kind is int else "use a number"
-
-    def _allowed(self) -> str:
-        low = self.ge if self.ge is not None else self.gt
-        if low is not None and self.le is not None:
-            return f"between {_show(low)} and {_show(self.le)}"
-        if self.gt is not None:
-            return f"greater than {_show(self.gt)}"
-        if self.ge is not None:
-            return f"at least {_show(self.ge)}"
-        return f"at most {_show(self.le)}" if self.le is not None else "a number"
 
 
 def option(
