@@ -16,13 +16,11 @@ import click
 from ponder.cli.context import Env, confirm
 from ponder.cli.errors import print_error
 from ponder.cli.progress import pull_with_progress
-from ponder.errors import ExitCode, ModelNotFoundError
+from ponder.errors import ExitCode
 from ponder.units import decimal_size
 
 if TYPE_CHECKING:
     from ponder.session import Session
-
-NOT_INSTALLED_HINT = "`ponder list` shows what is"
 
 
 @click.command(
@@ -82,10 +80,8 @@ def list_models(env: Env, as_json: bool) -> int:
 @click.pass_obj
 def remove(env: Env, model: str, yes: bool) -> int:
     with env.session() as session:
-        name = session.store_name(model)
-        installed = session.store.find(name)
-        if installed is None:
-            raise ModelNotFoundError(f"{model} is not installed", hint=NOT_INSTALLED_HINT)
+        installed = session.installed(model)
+        name = installed.name
         if not yes and not confirm(
             f"remove {name} ({decimal_size(installed.size)})?",
             refusal=f"refusing to remove {name} without asking",
@@ -134,13 +130,7 @@ def verify(env: Env, model: str | None) -> int:
 def _verify(session: Session, ref: str | None) -> int:
     """Print one line per file; how many failed."""
     store = session.store
-    if ref:
-        found = store.find(session.store_name(ref))
-        if found is None:
-            raise ModelNotFoundError(f"{ref} is not installed", hint=NOT_INSTALLED_HINT)
-        models = [found]
-    else:
-        models = store.installed()
+    models = [session.installed(ref)] if ref else store.installed()
     bad = 0
     for model in models:
         for check in store.verify(model):

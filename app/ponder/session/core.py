@@ -24,7 +24,7 @@ from ponder.catalog import Catalog, Resolved
 from ponder.chat_settings import ChatSettings
 from ponder.config import Settings, models_dir
 from ponder.engine import EngineLoader, LlamaEngine, LoadParams
-from ponder.errors import Interrupted, ModelLoadError, UsageError
+from ponder.errors import Interrupted, ModelLoadError, ModelNotFoundError, UsageError
 from ponder.events import Notice, OpenEvent, Planned, PullFinished, PullStarted
 from ponder.history import History
 from ponder.paths import Paths
@@ -135,6 +135,14 @@ class Session:
 
     def store_name(self, ref: str) -> str:
         return self.resolver.store_name(ref)
+
+    def installed(self, ref: str) -> InstalledModel:
+        """The installed model ``ref`` names (an installed or catalog name, an ``hf:``
+        reference), or ModelNotFoundError; never touches the network."""
+        found = self.store.find(self.store_name(ref))
+        if found is None:
+            raise ModelNotFoundError(f"{ref} is not installed", hint="`ponder list` shows what is")
+        return found
 
     def plan(self, spec: ModelSpec, options: ModelOptions = DEFAULT_OPTIONS) -> hardware.Plan:
         """How to load ``spec`` here: the planner, the user's options, what worked before."""
