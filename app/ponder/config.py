@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 from ponder.errors import ConfigError
 from ponder.paths import Paths, default_paths
+from ponder.remote_settings import RemoteConfig
 
 ReasoningMode = Literal["stderr", "hide", "inline"]
 
@@ -40,6 +41,10 @@ class Settings(BaseSettings):
     )
     threads: int | None = Field(default=None, ge=1, description="CPU threads for generation.")
     save_chats: bool = Field(default=True, description="Save headless runs to the chat history.")
+    remotes: dict[str, RemoteConfig] = Field(
+        default_factory=dict,
+        description="OpenAI-compatible servers, by name (`ponder remote add` writes them).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -62,6 +62,7 @@ _EXTRAS: dict[ServerKind, dict[str, str]] = {
 _OFF: dict[str, float] = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 _IGNORE_EOS: frozenset[ServerKind] = frozenset({"llama-server", "vllm", "sglang"})
 _GRAMMAR: frozenset[ServerKind] = frozenset({"llama-server"})
+_CONTINUE_FLAG: frozenset[ServerKind] = frozenset({"vllm", "sglang"})
 _FINISH: dict[str, FinishReason] = {"length": "length", "abort": "interrupted"}
 
 
@@ -73,6 +74,7 @@ class RemoteResult:
     timings_source: Literal["server", "client"]
     usage_source: Literal["server", "client"]  # client: counted from the chunks
     server_finish_reason: str | None = None
+    reasoning_via: str = ""  # which field (or the content's tags) carried the reasoning
 
 
 class RemoteEngine:
@@ -112,8 +114,22 @@ class RemoteEngine:
     def close(self) -> None:
         self.client.close()
 
-    def request_body(self, turns: Sequence[Turn], sampling: SamplingParams) -> dict[str, Any]:
-        """The JSON body of the chat-completion request for ``turns``."""
+    def request_body(
+        self,
+        turns: Sequence[Turn],
+        sampling: SamplingParams,
+        *,
+        prefill: str | None = None,
+        keep_reasoning: bool = False,
+    ) -> dict[str, Any]:
+        """The JSON body of the chat-completion request for ``turns``.
+
+        ``prefill`` is the start of the assistant's reply, which the server must go on
+        from rather than begin a new turn (wrap up: the reasoning so far and
+        ``</think>``). llama-server continues a last assistant message by itself; vLLM
+        and SGLang are told with ``continue_final_message``. ``keep_reasoning`` sends
+        earlier replies with their thinking even where the policy would strip it.
+        """
         kind = self.info.kind
         if sampling.grammar and kind not in _GRAMMAR:
             raise UsageError(
@@ -121,9 +137,12 @@ class RemoteEngine:
                 "Ponder forwards --grammar only to llama-server",
                 hint="drop --grammar, or serve the model with llama-server",
             )
-        messages = [
-            {"role": t.role, "content": t.content} for t in apply_policy(turns, self.policy)
-        ]
+        policy = self.policy
+        if keep_reasoning:
+            policy = policy.model_copy(update={"strip_reasoning_in_history": False})
+        messages = [{"role": t.role, "content": t.content} for t in apply_policy(turns, policy)]
+        if prefill is not None:
+            messages.append({"role": "assistant", "content": prefill})
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -144,6 +163,9 @@ class RemoteEngine:
             body["grammar"] = sampling.grammar
         if sampling.ignore_eos and kind in _IGNORE_EOS:
             body["ignore_eos"] = True
+        if prefill is not None and kind in _CONTINUE_FLAG:
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
         return body
 
     def stream(
@@ -152,9 +174,15 @@ class RemoteEngine:
         sampling: SamplingParams,
         *,
         cancel: threading.Event | None = None,
+        prefill: str | None = None,
+        keep_reasoning: bool = False,
     ) -> RemoteStream:
-        """Send the request; return the reply's deltas once the server has accepted it."""
-        body = self.request_body(turns, sampling)
+        """Send the request; return the reply's deltas once the server has accepted it.
+
+        With ``prefill`` (see :meth:`request_body`) the reply goes on from there; a prefill
+        closes the thinking, so what comes is read as answer.
+        """
+        body = self.request_body(turns, sampling, prefill=prefill, keep_reasoning=keep_reasoning)
         started = time.monotonic()
         try:
             response = self.client.open_stream("/chat/completions", body)
@@ -162,7 +190,9 @@ class RemoteEngine:
             if exc.status in (400, 404) and _names_missing_model(exc.message):
                 raise self._unknown_model(list_models(self.client)) from None
             raise
-        normalizer = ReplyNormalizer(start_in_reasoning=bool(self.policy.think_prefill))
+        normalizer = ReplyNormalizer(
+            start_in_reasoning=bool(self.policy.think_prefill) and prefill is None
+        )
         return RemoteStream(self.client, response, normalizer, started, cancel)
 
     def _unknown_model(self, known: Sequence[str]) -> RemoteModelNotFoundError:
@@ -290,6 +320,7 @@ class RemoteStream(Iterator[Delta]):
             timings_source="server" if t is not None else "client",
             usage_source="server" if usage is not None else "client",
             server_finish_reason=server_finish,
+            reasoning_via=norm.reasoning_via,
         )
 
 
