@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ponder import download, gguf_info, hardware
-from ponder.catalog import Catalog, Resolved
+from ponder.catalog import Catalog, Resolved, ServedEntry
 from ponder.chat_settings import ChatSettings
 from ponder.config import Settings, models_dir
 from ponder.engine import EngineLoader, LlamaEngine
@@ -188,6 +188,9 @@ class Session:
         if self.remotes.parse(ref) is not None:
             return self._open_remote(ref, options, emit)
         self.remotes.check_unknown(ref)
+        served = self.catalog.served_entry(ref)
+        if served is not None:
+            return self._open_remote(self._served_by(served), options, emit)
         with self._open_lock:
             spec = self._resolve_or_pull(ref, options, emit, pull_missing, cancel)
             plan = self.plan(spec, options)
@@ -220,6 +223,25 @@ class Session:
             emit(Planned(model.name, f"{model.name}: on {model.placement}", model.placement))
             self._current, self._current_key = model, key
             return model
+
+    def _served_by(self, entry: ServedEntry) -> str:
+        """The remote model that serves a server-only catalog model, or how to serve it."""
+        found = self.remotes.serving(entry)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise UsageError(
+                f"{entry.short_name} is served by {len(found)} remotes",
+                hint="name one: " + ", ".join(found),
+            )
+        option = entry.serving[0]
+        raise ModelNotFoundError(
+            f"{entry.short_name} ({entry.name}, {entry.params}) runs on a server, not here: "
+            f"{option.precision} needs about {option.weights_gb:,.0f} GB "
+            f"({' or '.join(option.hardware)})",
+            hint=f"serve it (`ponder fit {entry.short_name}`; docs/remote.md), then "
+            f"`ponder remote add NAME URL` and `ponder run NAME:{entry.upstream}`",
+        )
 
     def _replace_current(self, by: str) -> None:
         current = self._current

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ponder.catalog import Catalog, ModelEntry, PromptPolicy
+from ponder.catalog import Catalog, ModelEntry, PromptPolicy, ServedEntry
 from ponder.config import Settings
 from ponder.config_file import remove_remote, set_remote
 from ponder.errors import ModelNotFoundError, PonderError, UsageError
@@ -255,6 +255,28 @@ class Remotes:
             answer=answer.strip(),
         )
 
+    def listed(self) -> list[tuple[str, str]]:
+        """``(NAME:MODEL, what serves it)`` for every model the remotes were last seen to
+        serve; from memory, so it never waits on the network (the model picker)."""
+        rows = []
+        for name in sorted(self._settings.remotes):
+            info = self._remembered(name)
+            if info is None:
+                rows.append((f"{name}:", "not probed yet"))
+                continue
+            rows += [(f"{name}:{model}", info.label) for model in info.models]
+        return rows
+
+    def serving(self, entry: ServedEntry) -> list[str]:
+        """``NAME:MODEL`` for each remote whose remembered model list serves ``entry``."""
+        found = []
+        for name in sorted(self._settings.remotes):
+            info = self._remembered(name)
+            for served in info.models if info else ():
+                if match_catalog(self._catalog, served) == entry:
+                    found.append(f"{name}:{served}")
+        return found
+
     # -- what a probe learned, remembered ---------------------------------------------
 
     def _probe(self, name: str) -> ServerInfo:
@@ -321,7 +343,7 @@ def catalog_families(catalog: Catalog) -> set[str]:
     return families
 
 
-def match_catalog(catalog: Catalog, served: str) -> ModelEntry | None:
+def match_catalog(catalog: Catalog, served: str) -> ModelEntry | ServedEntry | None:
     """The catalog entry a server's model id is, if any.
 
     Matched on the last part of the id, case-insensitively, against each entry's id,
@@ -337,7 +359,8 @@ def match_catalog(catalog: Catalog, served: str) -> ModelEntry | None:
     candidates = {key, key.removesuffix(":latest")}
     if key.startswith("deepseek-"):
         candidates.add(key.removeprefix("deepseek-"))
-    for model in catalog.models:
+    entries: list[ModelEntry | ServedEntry] = [*catalog.models, *catalog.served]
+    for model in entries:
         names = {model.id.lower(), model.name.lower(), *(a.lower() for a in model.aliases)}
         if model.upstream:
             names.add(model.upstream.lower().rsplit("/", 1)[-1])
