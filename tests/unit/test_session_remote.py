@@ -14,7 +14,7 @@ import pytest
 from ponder.catalog import load_catalog
 from ponder.config import load_settings
 from ponder.errors import ExitCode, ModelNotFoundError, PonderError, UsageError
-from ponder.events import AnswerDelta, Notice, ReasoningDelta
+from ponder.events import Notice, ReasoningDelta
 from ponder.paths import default_paths
 from ponder.remote_settings import RemoteConfig
 from ponder.session import ChatSettings, ModelOptions, ReplyRequest, Session
@@ -112,7 +112,7 @@ def test_plain_http_warns_only_off_loopback() -> None:
 
 
 def test_an_unknown_remote_name_says_which_there_are(session: Session) -> None:
-    with pytest.raises(ModelNotFoundError, match="no remote named 'labs'.*lab") as caught:
+    with pytest.raises(ModelNotFoundError, match=r"no remote named 'labs'.*lab") as caught:
         session.open_model("labs:x")
     assert caught.value.exit_code == ExitCode.MODEL_NOT_FOUND
 
