@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     )
     threads: int | None = Field(default=None, ge=1, description="CPU threads for generation.")
     save_chats: bool = Field(default=True, description="Save headless runs to the chat history.")
+
+    @field_validator("models_dir", mode="before")
+    @classmethod
+    def _models_dir_not_blank(cls, value: object) -> object:
+        # Path("") is the current folder: an empty setting must not make it the store.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                "is empty (here or in PONDER_MODELS_DIR): remove it to use the default "
+                "folder, or name one"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ponder import shards
+from ponder.paths import repo_id_problem, repo_path_problem
 from ponder.sampling import CATALOG_OPTIONS
 
 _MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -131,6 +132,14 @@ class QuantEntry(BaseModel):
     size_bytes: int = Field(gt=0, description="total size of all files")
     size_exact: bool = Field(default=False, description="false: rounded from the Hub's GB figure")
     sha256: list[str] | None = Field(default=None, description="one digest per file, if known")
+
+    @field_validator("repo")
+    @classmethod
+    def _valid_repo(cls, repo: str) -> str:
+        problem = repo_id_problem(repo)  # the pattern lets "x/.." through; the Hub does not
+        if problem:
+            raise ValueError(f"'{repo}' is not a Hub repo id: {problem}")
+        return repo
 
     @field_validator("files")
     @classmethod
@@ -259,10 +268,9 @@ def _names(quants: Iterable[QuantEntry]) -> str:
 
 
 def _check_repo_path(path: str) -> None:
-    parts = path.split("/")
     if not path.endswith(".gguf"):
         raise ValueError(f"'{path}' is not a .gguf file")
-    if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
+    if repo_path_problem(path):
         raise ValueError(f"'{path}' is not a plain relative path inside the repo")
 
 

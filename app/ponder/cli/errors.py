@@ -6,7 +6,8 @@ and a documented exit code (:class:`ponder.errors.ExitCode`), never a traceback:
 * a :class:`~ponder.errors.PonderError` carries its own code;
 * click's usage errors (unknown option or command, missing argument, bad value) are
   exit 2, in the same one-line format rather than click's "Usage: … Error: …" block;
-* Ctrl-C is exit 130 (``ponder: interrupted``; while modules import,
+* Ctrl-C is exit 130 (``ponder: interrupted``, then what was kept when an
+  :class:`~ponder.errors.Interrupted` says so; while modules import,
   :func:`ponder.cli.quiet.exit_quietly` says the same);
 * a closed stdout pipe (``ponder run … | head``) is a quiet exit 0.
 
@@ -21,7 +22,7 @@ import sys
 import click
 
 from ponder.cli.quiet import INTERRUPTED
-from ponder.errors import ExitCode, PonderError
+from ponder.errors import ExitCode, Interrupted, PonderError
 
 # The epilog of `ponder --help` and `ponder run --help` ("\b": click keeps the lines).
 EXIT_CODES_HELP = """\b
@@ -50,6 +51,10 @@ def print_error(message: str, hint: str | None = None) -> None:
 def report(exc: BaseException) -> int:
     """Print what ``exc`` means for the user and return the exit code; re-raise a bug."""
     match exc:
+        case Interrupted():  # Ctrl-C is not a failure: say what was kept, exit 130
+            hint = f" — {exc.hint}" if exc.hint else ""
+            print(f"{INTERRUPTED}: {exc.message}{hint}", file=sys.stderr)
+            return exc.exit_code
         case PonderError():
             print_error(exc.message, exc.hint)
             return exc.exit_code

@@ -19,6 +19,7 @@ from ponder.download.errors import AccessError, DownloadError, gb, short
 from ponder.download.hub import RemoteFile
 from ponder.errors import Interrupted
 from ponder.events import DownloadProgress
+from ponder.paths import create_file, make_dirs
 
 CHUNK = 1024 * 1024
 
@@ -50,11 +51,12 @@ def transfer(
     cancel: threading.Event | None = None,
 ) -> str:
     """Bring ``partial`` up to ``remote.size`` bytes, resuming; return its sha256."""
-    partial.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(partial.parent)
     if partial.exists() and partial.stat().st_size > remote.size:
         partial.unlink()
     hasher = _Digest()
-    with partial.open("ab+") as out:
+    fd = create_file(partial, os.O_RDWR | os.O_APPEND)
+    with os.fdopen(fd, "ab+") as out:
         out.seek(0)
         while block := out.read(CHUNK * 4):
             hasher.update(block)

@@ -319,8 +319,12 @@ class Session:
         *,
         on_event: OnEvent | None = None,
         cancel: threading.Event | None = None,
+        allow_unverified: bool = False,
     ) -> InstalledModel:
-        """Download a model into the store (resumable, verified); events tell the progress."""
+        """Download a model into the store (resumable, verified); events tell the progress.
+
+        A file with no sha256 to check it against is refused unless ``allow_unverified``.
+        """
         emit = on_event or (lambda event: None)
         plan = self.plan_pull(ref_or_plan) if isinstance(ref_or_plan, str) else ref_or_plan
         emit(PullStarted(plan.name, len(plan.files), plan.size))
@@ -331,6 +335,7 @@ class Session:
             progress=emit,
             notice=lambda text: emit(Notice(text)),
             cancel=cancel,
+            allow_unverified=allow_unverified,
         )
         emit(PullFinished(model.name, model.size, str(self.store.root)))
         return model
