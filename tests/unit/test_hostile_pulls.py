@@ -239,6 +239,64 @@ def test_a_commit_header_that_is_not_a_commit_id_is_refused(
         Hub(endpoint=hub.url).file(REPO, "m-Q4_K_M.gguf")
 
 
+# -- 7. a server that trickles -----------------------------------------------------------
+
+
+def _in_thread(fn: object, deadline: float = 60) -> BaseException | None:
+    """Run ``fn`` with a cancel event; cancel it past ``deadline``. What it raised."""
+    raised: list[BaseException] = []
+    cancel = threading.Event()
+
+    def body() -> None:
+        try:
+            fn(cancel)  # type: ignore[operator]
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    thread.join(deadline)
+    if thread.is_alive():
+        cancel.set()
+        thread.join(30)
+        return AssertionError(f"still running after {deadline} s")
+    return raised[0] if raised else None
+
+
+def test_a_trickling_server_is_given_up_on_and_the_partial_kept(hub: FakeHub, store: Store) -> None:
+    hub.add_file(REPO, "m-Q4_K_M.gguf", DATA)
+    client = Hub(endpoint=hub.url)
+    plan = plan_files(client, name="m", repo=REPO, revision="main", paths=["m-Q4_K_M.gguf"])
+    hub.throttle(20_000)  # a byte at a time would do too; 20 KB/s keeps the test short
+    policy = TransferPolicy(
+        stall_s=5, retries=2, backoff_s=0.05, slow_window_s=0.4, slow_bytes=50_000
+    )
+    error = _in_thread(lambda cancel: pull(plan, store, hub=client, policy=policy, cancel=cancel))
+    assert isinstance(error, DownloadError) and not isinstance(error, Interrupted), error
+    assert "trickl" in error.message and "partial file is kept" in error.message
+    assert len(_byte_gets(hub)) == policy.retries + 1
+    (partial,) = store.partial_dir().glob("*.part")
+    kept = partial.stat().st_size
+    assert 0 < kept < len(DATA)
+    hub.throttle(None)
+    pull(plan, store, hub=client, policy=policy)
+    assert hub.requests[-1].range_start == kept
+    model = store.find("m")
+    assert model is not None and store.primary_path(model).read_bytes() == DATA
+
+
+def test_a_slow_but_steady_server_is_not_a_trickle(hub: FakeHub, store: Store) -> None:
+    hub.add_file(REPO, "m-Q4_K_M.gguf", DATA)
+    client = Hub(endpoint=hub.url)
+    plan = plan_files(client, name="m", repo=REPO, revision="main", paths=["m-Q4_K_M.gguf"])
+    hub.throttle(2_000_000)
+    policy = TransferPolicy(
+        stall_s=5, retries=0, backoff_s=0.05, slow_window_s=0.2, slow_bytes=50_000
+    )
+    pull(plan, store, hub=client, policy=policy)
+    assert len(_byte_gets(hub)) == 1
+
+
 # -- 8. permissions under umask 000 ------------------------------------------------------
 
 

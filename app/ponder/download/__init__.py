@@ -6,8 +6,9 @@ types. The byte transfer is written here by hand (:mod:`.transfer`), because
 huggingface_hub >= 1.18 no longer resumes after a restart (docs/architecture.md#downloads:
 2.4.0 started again from byte 0). Ours writes into ``<models>/.partial/<sha256>.part``,
 which survives a crash, a kill or Ctrl-C, and continues with an HTTP Range request.
-A read that sees no byte for ``stall_s`` reconnects with backoff, a bounded number of
-times. The finished bytes are hashed as they arrive and compared with the Hub's sha256
+A read that sees no byte for ``stall_s``, or a response that brings fewer than
+``slow_bytes`` in ``slow_window_s`` (a trickle), reconnects with backoff, a bounded
+number of times. The finished bytes are hashed as they arrive and compared with the Hub's sha256
 (and the catalog's, when it has one) before an atomic rename into the store, so a
 half-written or wrong file is never listed or loaded. A file with neither hash is
 refused unless the caller allows it (``--allow-unverified``), and no name from a ref,
