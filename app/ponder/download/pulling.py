@@ -54,7 +54,7 @@ def pull(
     from the Hub or the catalog); the model is then marked unverified.
     """
     policy = policy or TransferPolicy()
-    dests = [destination(store, remote) for remote in plan.files]
+    dests = [_destination(store, remote) for remote in plan.files]
     unverified = _check_verifiable(plan, allow_unverified)
     partial_dir = store.partial_dir()
     make_dirs(partial_dir)
@@ -117,7 +117,7 @@ def _fetch_one(
         return StoredFile(remote.path, local, remote.size, digest)
 
 
-def destination(store: Store, remote: RemoteFile) -> Path:
+def _destination(store: Store, remote: RemoteFile) -> Path:
     """Where ``remote`` is installed: ``<store>/<repo>/<path>``, which must lie inside the
     store however the names came (a ref, a listing, a catalog, a plan built by hand)."""
     problem = repo_id_problem(remote.repo) or repo_path_problem(remote.path)
@@ -169,7 +169,7 @@ def _check_expected_hashes(plan: PullPlan) -> None:
 def _check_disk(plan: PullPlan, store: Store, partial_dir: Path) -> None:
     need = 0
     for remote, expected in zip(plan.files, plan.expected_sha256, strict=True):
-        dest = destination(store, remote)
+        dest = _destination(store, remote)
         if dest.is_file() and dest.stat().st_size == remote.size:
             continue
         partial = partial_path(store, remote, expected)  # where the pull resumes from
