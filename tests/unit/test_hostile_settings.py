@@ -143,3 +143,32 @@ def test_config_values_are_bounded(text: str, fragment: str) -> None:
     paths.config_file.write_text(text)
     with pytest.raises(ConfigError, match=fragment):
         load_settings(paths)
+
+
+# ------------------------------------------------- numbers the planner must survive
+
+
+def test_fit_answers_quickly_at_the_largest_numbers_the_catalog_allows() -> None:
+    """Every recorded machine, a user catalog of models at the schema's limits (many
+    quants each): the planner's work per plan must not grow with the square of the layer
+    count, which took 1.5 s per quant at 1,024 layers on two GPUs."""
+    from ponder import hardware
+    from ponder.catalog import parse_catalog
+    from ponder.catalog.schema import ARCH_LIMITS
+    from support.machines import PROFILES, machine
+
+    arch = ", ".join(f"{k} = {v}" for k, v in {**ARCH_LIMITS, "kv_heads": 8, "heads": 64}.items())
+    quants = "".join(
+        f'[[model.quant]]\nquant = "Q{i}"\nrepo = "a/b"\nfiles = ["m-Q{i}.gguf"]\n'
+        f"size_bytes = {(i + 1) * 10**11}\n"
+        for i in range(6)
+    )
+    text = '[[model]]\nid = "huge"\nname = "Huge"\ndefault_quant = "Q0"\n'
+    text += f'arch = {{ gguf_arch = "llama", {arch} }}\n{quants}'
+    models = parse_catalog(text, "models.toml")
+    started = time.monotonic()
+    for profile in sorted(PROFILES.glob("*.json")):
+        rows = hardware.fit_table(models, machine(profile.stem))
+        assert len(rows) == 6
+        assert {row.verdict for row in rows} <= {"gpu", "partial", "cpu", "too_big"}
+    assert time.monotonic() - started < 30  # a deadline: it took minutes before
