@@ -23,7 +23,7 @@ from ponder.cli.errors import EXIT_CODES_HELP
 from ponder.cli.interrupts import cancel_on_sigint
 from ponder.cli.options import PositiveInt, exclusive, sampling_options, sampling_values
 from ponder.cli.progress import OpenObserver
-from ponder.errors import ExitCode, UsageError
+from ponder.errors import ExitCode, PonderError, UsageError
 from ponder.sampling import Number
 
 
@@ -169,6 +169,12 @@ def run(
                     finished = output.write_jsonl(reply, sys.stdout)
                 else:
                     finished = output.write_text(reply, mode, sys.stdout, sys.stderr)
+            except PonderError:
+                # Failed mid-reply (a full disk): end the thinking's line, so the error
+                # line that follows stands on its own.
+                if mode == "stderr" and reply.reasoning and not reply.answer:
+                    print(file=sys.stderr)
+                raise
             finally:
                 # A closed pipe or a second Ctrl-C leaves the stream half-read: end it
                 # now, while the history is open, so the partial reply is recorded.
