@@ -9,7 +9,10 @@ and a documented exit code (:class:`ponder.errors.ExitCode`), never a traceback:
 * Ctrl-C is exit 130 (``ponder: interrupted``, then what was kept when an
   :class:`~ponder.errors.Interrupted` says so; while modules import,
   :func:`ponder.cli.quiet.exit_quietly` says the same);
-* a closed stdout pipe (``ponder run … | head``) is a quiet exit 0.
+* a closed stdout pipe (``ponder run … | head``) is a quiet exit 0;
+* a write refused for want of room that no layer below explained (``ENOSPC``,
+  ``EDQUOT``, ``EFBIG``, or SQLite's "database or disk is full") is exit 1 and one line:
+  a full disk is the user's to fix, not a bug.
 
 Anything else is a bug and keeps its traceback.
 """
@@ -22,7 +25,7 @@ import sys
 import click
 
 from ponder.cli.quiet import INTERRUPTED
-from ponder.errors import ExitCode, Interrupted, PonderError
+from ponder.errors import ExitCode, Interrupted, PonderError, is_disk_full
 
 # The epilog of `ponder --help` and `ponder run --help` ("\b": click keeps the lines).
 EXIT_CODES_HELP = """\b
@@ -72,7 +75,22 @@ def report(exc: BaseException) -> int:
         case BrokenPipeError():
             silence_stdout()
             return ExitCode.OK
+    if _disk_full(exc):
+        where = f" writing {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+        print_error(f"the disk is full{where} ({exc})", "free some space and try again")
+        return ExitCode.ERROR
     raise exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if is_disk_full(exc):
+        return True
+    sqlite3 = sys.modules.get("sqlite3")  # loaded only if something used it
+    return (
+        sqlite3 is not None
+        and isinstance(exc, sqlite3.OperationalError)
+        and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+    )
 
 
 def _usage_message(exc: click.UsageError) -> tuple[str, str]:

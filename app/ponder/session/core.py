@@ -24,7 +24,14 @@ from ponder.catalog import Catalog, Resolved
 from ponder.chat_settings import ChatSettings
 from ponder.config import Settings, models_dir
 from ponder.engine import EngineLoader, LlamaEngine, LoadParams
-from ponder.errors import Interrupted, ModelLoadError, ModelNotFoundError, UsageError
+from ponder.errors import (
+    DiskFullError,
+    Interrupted,
+    ModelLoadError,
+    ModelNotFoundError,
+    UsageError,
+    is_disk_full,
+)
 from ponder.events import Notice, OpenEvent, Planned, PullFinished, PullStarted
 from ponder.history import History
 from ponder.paths import Paths
@@ -328,15 +335,27 @@ class Session:
         emit = on_event or (lambda event: None)
         plan = self.plan_pull(ref_or_plan) if isinstance(ref_or_plan, str) else ref_or_plan
         emit(PullStarted(plan.name, len(plan.files), plan.size))
-        model = download.pull(
-            plan,
-            self.store,
-            hub=self.hub,
-            progress=emit,
-            notice=lambda text: emit(Notice(text)),
-            cancel=cancel,
-            allow_unverified=allow_unverified,
-        )
+        try:
+            model = download.pull(
+                plan,
+                self.store,
+                hub=self.hub,
+                progress=emit,
+                notice=lambda text: emit(Notice(text)),
+                cancel=cancel,
+                allow_unverified=allow_unverified,
+            )
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # The transfer writes straight into the partial file, which a later pull
+            # resumes from and verifies; nothing is lost but the time.
+            raise DiskFullError(
+                f"the disk is full: the download of {plan.name} stopped; "
+                "the part already downloaded is kept",
+                hint=f"free some space in {self.store.root}, then `ponder pull {plan.name}`"
+                " resumes it",
+            ) from None
         emit(PullFinished(model.name, model.size, str(self.store.root)))
         return model
 
