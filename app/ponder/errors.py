@@ -6,6 +6,7 @@ exit with ``exit_code``. A traceback is only for bugs, never for a user mistake.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -73,3 +74,19 @@ class Interrupted(PonderError):
     """Raised where a cancelled operation cannot return a partial result."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class DiskFullError(PonderError):
+    """No room to write: the disk is full, or a quota or a file-size limit is reached.
+    The message says what was kept; the hint, what to do."""
+
+    exit_code = ExitCode.ERROR
+
+
+# ENOSPC: no space left; EDQUOT: over quota; EFBIG: over the file-size limit (ulimit -f).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write refused for want of room (see :data:`DISK_FULL_ERRNOS`)."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS

@@ -1,12 +1,24 @@
-"""Where Ponder keeps its files.
+"""Where Ponder keeps its files, and which names may become paths under them.
 
 platformdirs gives the per-OS locations. ``PONDER_HOME`` overrides all of them with
 one folder, which is what tests and portable installs use.
+
+Names that come from outside (a ``hf:`` reference, a repo listing, a catalog entry)
+become paths in the model store, so they are checked here, in one place, before any
+of them is joined to a folder: a repo id the Hub itself would accept, and a file path
+with no ``..``, no absolute part and no backslash (:func:`repo_id_problem`,
+:func:`repo_path_problem`). :func:`inside` is the last word: the resolved destination
+must lie under the resolved store, or nothing is written or deleted.
+
+Folders and files Ponder creates are for the user: at most 0755 and 0644 whatever the
+umask (:func:`make_dirs`, :func:`create_file`), so with ``umask 000`` nobody else can
+replace a model. A stricter umask still wins.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +64,77 @@ def default_paths(env: dict[str, str] | None = None) -> Paths:
         data_dir=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
         cache_dir=Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)),
     )
+
+
+DIR_MODE = 0o755  # at most; the umask may take more away
+FILE_MODE = 0o644
+
+# The Hub's own rule (huggingface_hub's validate_repo_id): letters, digits, "-", "_" and
+# ".", not starting or ending with "-" or ".", no "--" or "..", at most 96 characters.
+# Ponder takes model repos only, so always OWNER/NAME.
+_REPO_PART = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def repo_id_problem(repo: str) -> str | None:
+    """Why ``repo`` is not a Hub model repo id (``owner/name``), or None when it is one."""
+    parts = repo.split("/")
+    if len(parts) != 2 or not all(_REPO_PART.fullmatch(part) for part in parts):
+        return "a repo id is OWNER/NAME of letters, digits, '-', '_' and '.' (not first or last)"
+    if "--" in repo or ".." in repo:
+        return "a repo id cannot contain '--' or '..'"
+    if len(repo) > 96 or repo.endswith(".git"):
+        return "a repo id is at most 96 characters and does not end in '.git'"
+    return None
+
+
+def repo_path_problem(path: str) -> str | None:
+    """Why ``path`` is not a plain relative path inside a repo, or None when it is one."""
+    if not path or path.startswith("/") or _DRIVE.match(path):
+        return "it is empty or absolute"
+    if "\\" in path or any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return "it holds a backslash or a control character"
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        return "it has an empty, '.' or '..' part"
+    return None
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, resolved (symlinks and ``..`` followed), lies under ``root``."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop, an unreadable folder
+        return False
+
+
+def make_dirs(path: Path, mode: int = DIR_MODE) -> None:
+    """``mkdir -p`` whose new folders get at most ``mode``, whatever the umask (``mkdir``
+    applies the umask to ``mode``, which can only take bits away). Folders that exist
+    already are left as they are: they may be the user's."""
+    missing: list[Path] = []
+    folder = path
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:  # another process made it meanwhile
+            if not folder.is_dir():
+                raise
+
+
+def create_file(path: Path, flags: int, mode: int = FILE_MODE) -> int:
+    """``os.open`` with ``O_CREAT``: a new file gets at most ``mode`` whatever the umask,
+    and one that exists with looser bits (an older Ponder under ``umask 000``) is tightened."""
+    fd = os.open(path, flags | os.O_CREAT, mode)
+    try:
+        current = os.fstat(fd).st_mode & 0o777
+        if current & ~mode:
+            os.fchmod(fd, current & mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -8,7 +8,14 @@ size and sha256, and when it was installed and last used. It is rewritten atomic
 writes and a crash never leaves half a manifest.
 
 A file deleted behind Ponder's back shows up as ``missing`` in listings and in
-``verify``; nothing here crashes on it.
+``verify``; nothing here crashes on it. Removal deletes only what lies inside the
+models dir (resolved): a manifest entry that points elsewhere (written by hand, or by
+an older Ponder that let a hostile name climb out) is forgotten and its file kept.
+A model pulled with ``--allow-unverified`` is recorded as ``unverified``: its sha256
+is what arrived, not what the Hub or the catalog vouched for.
+
+Folders are created at most 0755 and files at most 0644 (the manifest, its lock and
+temporary files 0600), whatever the umask (``ponder.paths``).
 """
 
 from __future__ import annotations
@@ -27,10 +34,12 @@ from typing import Any
 from filelock import FileLock
 
 from ponder.errors import ConfigError, ModelNotFoundError
+from ponder.paths import create_file, inside, make_dirs
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 HASH_CHUNK = 4 * 1024 * 1024
+LOCK_MODE = 0o600  # lock files: only the user's processes take them
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,7 @@ class InstalledModel:
     installed_at: str = ""
     last_used: str | None = None
     linked: bool = False  # imported with --link: the file stays where it was
+    unverified: bool = False  # pulled with --allow-unverified: no sha256 vouched for it
 
     @property
     def size(self) -> int:
@@ -64,6 +74,15 @@ class FileCheck:
     path: Path
     status: str  # "ok", "missing", "size", "sha256"
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What :meth:`Store.remove` did: bytes freed, and files it would not delete because
+    they lie outside the models dir."""
+
+    freed: int
+    kept: tuple[Path, ...] = ()
 
 
 @dataclass(slots=True)
@@ -139,8 +158,9 @@ class Store:
                 for m in manifest.models
             ]
 
-    def remove(self, name: str) -> int:
-        """Forget ``name`` and delete its files (not linked ones). Returns bytes freed."""
+    def remove(self, name: str) -> Removal:
+        """Forget ``name`` and delete its files (not linked ones, nor any outside the
+        models dir)."""
         with self._locked() as manifest:
             model = next((m for m in manifest.models if m.name.lower() == name.lower()), None)
             if model is None:
@@ -148,12 +168,16 @@ class Store:
                     f"{name} is not installed", hint="`ponder list` shows what is"
                 )
             manifest.models = [m for m in manifest.models if m is not model]
-            freed = 0
+            freed, kept = 0, []
             if not model.linked:
                 for stored in model.files:
-                    freed += _unlink(self.path_of(stored))
+                    path = self.path_of(stored)
+                    if inside(self.root, path):
+                        freed += _unlink(path)
+                    elif path.exists():
+                        kept.append(path.resolve())
                 self._prune_dirs(model)
-            return freed
+            return Removal(freed, tuple(kept))
 
     def verify(
         self, model: InstalledModel, progress: Callable[[int], None] | None = None
@@ -179,8 +203,8 @@ class Store:
 
     @contextmanager
     def _locked(self) -> Iterator[_Manifest]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self._lock_path)):
+        make_dirs(self.root)
+        with FileLock(str(self._lock_path), mode=LOCK_MODE):
             manifest = self._read()
             yield manifest
             self._write(manifest)
@@ -204,9 +228,10 @@ class Store:
 
     def _prune_dirs(self, model: InstalledModel) -> None:
         """Remove folders the model's files leave empty, up to the models dir."""
+        root = self.root.resolve()
         for stored in model.files:
-            folder = self.path_of(stored).parent
-            while folder != self.root and folder.is_relative_to(self.root):
+            folder = self.path_of(stored).resolve().parent
+            while folder != root and folder.is_relative_to(root):
                 try:
                     folder.rmdir()
                 except OSError:
@@ -216,8 +241,9 @@ class Store:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so a crash leaves the old file or the new one,
-    never half of either: a synced temporary file in the same folder, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    never half of either: a synced temporary file in the same folder, then a rename.
+    The file is 0600 (``mkstemp``'s mode), its folder at most 0755 when made here."""
+    make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -261,11 +287,15 @@ def import_file(store: Store, source: Path, *, name: str, link: bool) -> Install
     if link:
         stored = StoredFile("", str(source.resolve()), source.stat().st_size, sha256_file(source))
     else:
-        dest = store.root / "imported" / name.replace("/", "_") / source.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        folder = name.replace("/", "_").replace("\\", "_")
+        if folder in ("", ".", ".."):
+            folder = folder.replace(".", "_") or "_"
+        dest = store.root / "imported" / folder / source.name
+        make_dirs(dest.parent)
         tmp = dest.with_name(dest.name + ".importing")
         digest = hashlib.sha256()
-        with source.open("rb") as src, tmp.open("wb") as out:
+        fd = create_file(tmp, os.O_WRONLY | os.O_TRUNC)
+        with source.open("rb") as src, os.fdopen(fd, "wb") as out:
             while chunk := src.read(HASH_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)

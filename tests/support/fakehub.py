@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import posixpath
 import re
 import socket
 import threading
@@ -277,16 +278,21 @@ class FakeHub:
         gated: bool = False,
         lfs: bool | None = None,
         sha256: str | None = None,
+        hostile: bool = False,
     ) -> str:
         """Commit `data` at `path` on branch `revision`; return its sha256 hex.
 
         `data` may be a Path to a big file, served from disk. `commit` names the new commit
         (40 hex; reusing one adds to it in place); by default one is derived. `lfs` forces or
         prevents LFS storage. `sha256` skips hashing a big file (and is trusted as given).
+        `hostile` takes `path` as given (``..`` parts, a leading ``/``), as a hostile Hub
+        would list and serve it: a resolve URL that an HTTP client normalised (httpx removes
+        dot segments) still finds it.
         """
-        path = path.strip("/")
-        if not path or any(part in ("", ".", "..") for part in path.split("/")):
-            raise ValueError(f"bad path in repo: {path!r}")
+        if not hostile:
+            path = path.strip("/")
+            if not path or any(part in ("", ".", "..") for part in path.split("/")):
+                raise ValueError(f"bad path in repo: {path!r}")
         if _COMMIT_RE.fullmatch(revision):
             raise ValueError("add_file takes a branch name as revision, not a commit id")
         if commit is not None and not _COMMIT_RE.fullmatch(commit):
@@ -531,12 +537,31 @@ class _Handler(BaseHTTPRequestHandler):
                 self._paths_info(repo_id, unquote("/".join(rest[1:])))
             else:
                 raise _Response(404, "Not Found")
-        elif len(segs) >= 5 and segs[2] == "resolve":
+        elif len(segs) >= 5 and segs[2] == "resolve" and self._hostile(raw_path) is None:
             self._only(method, "GET", "HEAD")
             repo_id = f"{unquote(segs[0])}/{unquote(segs[1])}"
             self._resolve(repo_id, unquote(segs[3]), unquote("/".join(segs[4:])))
+        elif (target := self._hostile(raw_path)) is not None:
+            self._only(method, "GET", "HEAD")
+            self._resolve(*target)
         else:
             raise _Response(404, "Not Found")
+
+    def _hostile(self, raw_path: str) -> tuple[str, str, str] | None:
+        """(repo, revision, path) of a hostile file whose resolve URL, with its dot
+        segments removed, is ``raw_path``; None for every other path."""
+        wanted = posixpath.normpath(unquote(raw_path))
+        hub = self.server.hub
+        with hub._lock:
+            for repo_id, repo in hub._repos.items():
+                for revision in [*repo.branches, *repo.commits]:
+                    commit = repo.branches.get(revision, revision)
+                    for path in repo.commits.get(commit, {}):
+                        if not _plain(path) and (
+                            posixpath.normpath(f"/{repo_id}/resolve/{revision}/{path}") == wanted
+                        ):
+                            return repo_id, revision, path
+        return None
 
     @staticmethod
     def _only(method: str, *allowed: str) -> None:
@@ -831,6 +856,10 @@ class _Handler(BaseHTTPRequestHandler):
         }
         info.update(repo.info)
         self._send_json(info)
+
+
+def _plain(path: str) -> bool:
+    return not path.startswith("/") and all(p not in ("", ".", "..") for p in path.split("/"))
 
 
 def _flag(query: Mapping[str, list[str]], name: str) -> bool:

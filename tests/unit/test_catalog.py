@@ -475,3 +475,49 @@ def test_user_catalog_errors_name_the_user_file(tmp_path: Path) -> None:
 
 def test_missing_user_catalog_is_ignored(tmp_path: Path) -> None:
     assert len(load_catalog(tmp_path / "absent.toml")) == len(DISTILLS) + len(OTHERS)
+
+
+# ---------------------------------------------------------------- hostile numbers
+
+REAL_ARCH = {
+    "layers": 28,
+    "hidden_size": 1536,
+    "heads": 12,
+    "kv_heads": 2,
+    "head_dim": 128,
+    "context_length": 131072,
+    "vocab_size": 151936,
+}
+
+
+def _with_arch(**numbers: int) -> str:
+    fields = ", ".join(f"{k} = {v}" for k, v in {**REAL_ARCH, **numbers}.items())
+    return MINIMAL.replace(
+        'name = "Tiny"', f'name = "Tiny"\narch = {{ gguf_arch = "qwen2", {fields} }}'
+    )
+
+
+@pytest.mark.parametrize("field", sorted(REAL_ARCH))
+def test_architecture_numbers_far_beyond_any_model_are_refused(field: str) -> None:
+    """A planner fed a billion layers spreads a file over a billion-entry tuple and walks
+    it for every candidate offload: `ponder fit` ran past 60 s. The schema stops it."""
+    message = _error(_with_arch(**{field: 2**62}))
+    assert f"field 'arch.{field}': Input should be less than or equal to" in message
+
+
+def test_sizes_and_quant_lists_are_bounded() -> None:
+    assert "field 'size_bytes': Input should be less than or equal to" in _error(
+        MINIMAL.replace("size_bytes = 1000", f"size_bytes = {2**62}")
+    )
+    quant = MINIMAL.split("[[model.quant]]")[1]
+    many = MINIMAL + "".join(
+        "[[model.quant]]" + quant.replace("Q4_K_M", f"Q{i}") for i in range(200)
+    )
+    assert "field 'quant': List should have at most" in _error(many)
+
+
+def test_the_largest_allowed_architecture_is_accepted() -> None:
+    from ponder.catalog.schema import ARCH_LIMITS
+
+    (entry,) = parse_catalog(_with_arch(**ARCH_LIMITS), "t")  # kv_heads == heads divides it
+    assert entry.arch is not None and entry.arch.layers == ARCH_LIMITS["layers"]

@@ -17,12 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ponder.errors import ChatNotFoundError, PonderError
+from ponder.errors import ChatNotFoundError, DiskFullError, PonderError
 from ponder.history import (
     EXPORT_FORMAT,
     SCHEMA_VERSION,
     History,
     HistoryError,
+    HistoryFullError,
     HistoryVersionError,
     fts_query,
 )
@@ -533,3 +534,109 @@ def test_take_last_exchange_refuses_a_streaming_reply_and_an_empty_chat(
     with pytest.raises(HistoryError, match="still streaming"):
         history.take_last_exchange(chat_id)
     assert len(history.get_chat(chat_id).messages) == 2
+
+
+# -- a full disk is not a damaged file ------------------------------------------------------
+
+
+def _filled(db_path: Path) -> tuple[History, int, int]:
+    """A store with one finished chat and a reply streaming into a second one, whose
+    file may then grow by no more than a few pages (SQLite's own ``max_page_count``:
+    the same SQLITE_FULL a full disk gives)."""
+    history = History.open(db_path)
+    done = history.create_chat(title="kept", model="m")
+    history.add_user_message(done, "earlier")
+    reply = history.start_reply(done, model="m", params=PARAMS)
+    history.append_reply(reply, answer="an earlier answer")
+    history.finish_reply(
+        reply,
+        status="complete",
+        finish_reason="stop",
+        prompt_tokens=1,
+        reasoning_tokens=0,
+        answer_tokens=3,
+        timings=TIMINGS,
+    )
+    chat = history.create_chat(title="filling", model="m")
+    streaming = history.start_reply(chat, model="m", params=PARAMS)
+    history.append_reply(streaming, answer="the part that fitted")
+    pages = history._conn.execute("PRAGMA page_count").fetchone()[0]
+    history._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+    return history, chat, streaming
+
+
+def test_a_full_disk_during_a_reply_is_one_line_and_keeps_what_was_written(
+    db_path: Path,
+) -> None:
+    history, chat, streaming = _filled(db_path)
+    with pytest.raises(HistoryFullError) as info:
+        for _ in range(100):
+            history.append_reply(streaming, answer="x" * 20_000)
+    error = info.value
+    assert isinstance(error, DiskFullError) and error.exit_code == 1
+    assert "the disk is full" in error.message and "\n" not in str(error)
+    assert "move the file aside" not in str(error)
+    history.close()
+    with History.open(db_path) as reopened:  # intact: nothing lost, the partial kept
+        assert reopened._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        kept = reopened.get_chat(chat).messages[-1]
+        assert kept.content.startswith("the part that fitted")
+        titles = [c.title for c in reopened.list_chats()]
+        assert titles == ["filling", "kept"]
+
+
+def test_a_damaged_file_is_told_to_move_aside(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not a database" * 500)
+    with pytest.raises(HistoryError) as info:
+        History.open(db_path)
+    assert "damaged" in info.value.message
+    assert info.value.hint == "move the file aside to start a fresh history"
+
+
+@pytest.mark.parametrize(
+    ("name", "room", "fragment", "aside"),
+    [
+        ("SQLITE_FULL", True, "no room to write", False),
+        ("SQLITE_IOERR_WRITE", False, "no room to write", False),
+        ("SQLITE_IOERR_SHMSIZE", False, "no room to write", False),
+        ("SQLITE_IOERR_WRITE", True, "disk I/O error", False),
+        ("SQLITE_CORRUPT", True, "damaged", True),
+        ("SQLITE_NOTADB", True, "damaged", True),
+        ("SQLITE_BUSY", True, "busy", False),
+        ("SQLITE_READONLY", True, "read-only", False),
+        ("SQLITE_CANTOPEN", True, "cannot open", False),
+    ],
+)
+def test_each_failure_gets_its_own_advice(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    room: bool,
+    fragment: str,
+    aside: bool,
+) -> None:
+    from ponder.history import failures
+
+    monkeypatch.setattr(failures, "has_room", lambda folder: room)
+    exc = sqlite3.OperationalError("disk I/O error")
+    exc.sqlite_errorname = name  # type: ignore[attr-defined]
+    error = failures.explain(exc, tmp_path / "history.sqlite3")
+    assert fragment in str(error)
+    assert ("move the file aside" in str(error)) == aside
+    assert isinstance(error, HistoryFullError) == (fragment == "no room to write")
+
+
+def test_room_is_probed_by_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """statvfs cannot see a quota or a file-size limit: the probe writes a few KB."""
+    from ponder.history import failures
+
+    assert failures.has_room(tmp_path)
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
+
+    def full(*args: object, **kwargs: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(failures.os, "write", full)
+    assert not failures.has_room(tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -1,12 +1,13 @@
 """Reading the catalog: the shipped ``models.toml``, a user's own merged over it.
 
 Parses and validates each document, and turns the first validation problem into one
-line naming the file, the model entry, the quant and the field.
+line naming the file, the model entry, the quant and the field. A user's file is read
+as ``config.toml`` is (:func:`ponder.config.read_settings_text`): a regular file of
+bounded size, so a folder, a device or a FIFO in its place is one line, not a hang.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ from pydantic import Field, ValidationError
 from ponder.catalog.resolve import Catalog, _build_index
 from ponder.catalog.schema import ModelEntry, _CatalogFile
 from ponder.catalog.served import ServedEntry
+from ponder.config import parse_toml, read_settings_text
 from ponder.errors import CatalogError
 
 
@@ -35,9 +37,10 @@ def load_catalog(user_catalog: Path | None = None) -> Catalog:
     document = _parse(text, source)
     entries = [(entry, source) for entry in document.model]
     served = {entry.id: entry for entry in document.served}
-    if user_catalog is not None and user_catalog.exists():
+    user_text = None if user_catalog is None else _read_file(user_catalog)
+    if user_catalog is not None and user_text is not None:
         user_source = str(user_catalog)
-        user = _parse(_read_file(user_catalog), user_source)
+        user = _parse(user_text, user_source)
         entries = _merge(entries, [(entry, user_source) for entry in user.model])
         served.update({entry.id: entry for entry in user.served})
     return Catalog((entry for entry, _ in entries), served=served.values())
@@ -49,10 +52,7 @@ def parse_catalog(text: str, source: str) -> list[ModelEntry]:
 
 
 def _parse(text: str, source: str) -> _Document:
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogError(f"{source}: not valid TOML: {exc}") from None
+    raw = parse_toml(text, source, error=CatalogError)
     try:
         document = _Document.model_validate(raw)
     except ValidationError as exc:
@@ -67,20 +67,17 @@ def _read_builtin() -> tuple[str, str]:
         return packaged.read_text(encoding="utf-8"), str(packaged)
     # A source checkout: ROOT/models.toml, this file being ROOT/app/ponder/catalog/loading.py.
     checkout = Path(__file__).resolve().parents[3] / "models.toml"
-    if checkout.is_file():
-        return _read_file(checkout), str(checkout)
+    text = _read_file(checkout) if checkout.is_file() else None
+    if text is not None:
+        return text, str(checkout)
     raise CatalogError(
         "the built-in models.toml is missing from this installation", hint="reinstall ponder"
     )
 
 
-def _read_file(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise CatalogError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read: {exc.strerror or exc}") from None
+def _read_file(path: Path) -> str | None:
+    """The file's text; None when it does not exist."""
+    return read_settings_text(path, error=CatalogError)  # 1 MiB; the shipped one is 26 KB
 
 
 def _merge(

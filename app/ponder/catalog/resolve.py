@@ -108,7 +108,7 @@ class Catalog:
     def _suggest(self, name: str) -> str:
         matches = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
         if not matches:
-            return "`ponder list` shows the catalog"
+            return "`ponder catalog` lists the models it knows"
         if len(matches) == 1:
             return f"did you mean {matches[0]}?"
         return f"did you mean {', '.join(matches[:-1])} or {matches[-1]}?"

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ponder import shards
+from ponder.paths import repo_id_problem, repo_path_problem
 from ponder.sampling import CATALOG_OPTIONS
 
 _MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -35,6 +36,23 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 DEFAULT_QUANT = "Q4_K_M"
 
+# Upper bounds on an architecture, far above any model (Llama 3.1 405B: 126 layers,
+# hidden 16,384, 128 heads; Gemma 3: a 262,144-token vocabulary; Llama 4 Scout: a
+# 10M-token context). They keep a user's catalog from asking the planner to spread a
+# file over a billion layers (`ponder fit` ran past 60 s) or to reckon in numbers no
+# memory holds.
+ARCH_LIMITS = {
+    "layers": 1024,
+    "hidden_size": 1 << 20,
+    "heads": 1 << 14,
+    "kv_heads": 1 << 14,
+    "head_dim": 1 << 14,
+    "context_length": 1 << 28,
+    "vocab_size": 1 << 24,
+}
+MAX_SIZE_BYTES = 1 << 50  # 1 PiB: a model file set larger than any disk
+MAX_QUANTS = 64  # per model; the shipped catalog has at most 5
+
 
 class Architecture(BaseModel):
     """Shape numbers from the model's config.json (the GGUF header carries the same)."""
@@ -42,13 +60,21 @@ class Architecture(BaseModel):
     model_config = _MODEL_CONFIG
 
     gguf_arch: str = Field(min_length=1, description="llama.cpp architecture name, e.g. qwen2")
-    layers: int = Field(gt=0, description="transformer blocks (block_count)")
-    hidden_size: int = Field(gt=0, description="embedding length")
-    heads: int = Field(gt=0, description="attention (query) heads")
-    kv_heads: int = Field(gt=0, description="key/value heads (GQA)")
-    head_dim: int = Field(gt=0, description="size of one attention head")
-    context_length: int = Field(gt=0, description="native context (max_position_embeddings)")
-    vocab_size: int = Field(gt=0)
+    layers: int = Field(
+        gt=0, le=ARCH_LIMITS["layers"], description="transformer blocks (block_count)"
+    )
+    hidden_size: int = Field(gt=0, le=ARCH_LIMITS["hidden_size"], description="embedding length")
+    heads: int = Field(gt=0, le=ARCH_LIMITS["heads"], description="attention (query) heads")
+    kv_heads: int = Field(gt=0, le=ARCH_LIMITS["kv_heads"], description="key/value heads (GQA)")
+    head_dim: int = Field(
+        gt=0, le=ARCH_LIMITS["head_dim"], description="size of one attention head"
+    )
+    context_length: int = Field(
+        gt=0,
+        le=ARCH_LIMITS["context_length"],
+        description="native context (max_position_embeddings)",
+    )
+    vocab_size: int = Field(gt=0, le=ARCH_LIMITS["vocab_size"])
 
     @field_validator("kv_heads")
     @classmethod
@@ -128,9 +154,17 @@ class QuantEntry(BaseModel):
     repo: str = Field(pattern=_REPO_PATTERN, description="Hugging Face repo id")
     revision: str = Field(default="main", pattern=r"^\S+$", description="branch, tag or commit")
     files: list[str] = Field(min_length=1, description="paths in the repo; first one is loaded")
-    size_bytes: int = Field(gt=0, description="total size of all files")
+    size_bytes: int = Field(gt=0, le=MAX_SIZE_BYTES, description="total size of all files")
     size_exact: bool = Field(default=False, description="false: rounded from the Hub's GB figure")
     sha256: list[str] | None = Field(default=None, description="one digest per file, if known")
+
+    @field_validator("repo")
+    @classmethod
+    def _valid_repo(cls, repo: str) -> str:
+        problem = repo_id_problem(repo)  # the pattern lets "x/.." through; the Hub does not
+        if problem:
+            raise ValueError(f"'{repo}' is not a Hub repo id: {problem}")
+        return repo
 
     @field_validator("files")
     @classmethod
@@ -181,7 +215,7 @@ class ModelEntry(BaseModel):
     arch: Architecture | None = Field(default=None, description="None: read the GGUF header")
     sampling: Sampling = Field(default_factory=Sampling)
     prompt: PromptPolicy = Field(default_factory=PromptPolicy)
-    quants: list[QuantEntry] = Field(alias="quant", min_length=1)
+    quants: list[QuantEntry] = Field(alias="quant", min_length=1, max_length=MAX_QUANTS)
     default_quant: str = Field(default=DEFAULT_QUANT, pattern=_QUANT_PATTERN)
 
     @field_validator("aliases")
@@ -259,10 +293,9 @@ def _names(quants: Iterable[QuantEntry]) -> str:
 
 
 def _check_repo_path(path: str) -> None:
-    parts = path.split("/")
     if not path.endswith(".gguf"):
         raise ValueError(f"'{path}' is not a .gguf file")
-    if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
+    if repo_path_problem(path):
         raise ValueError(f"'{path}' is not a plain relative path inside the repo")
 
 

@@ -6,9 +6,13 @@ and a documented exit code (:class:`ponder.errors.ExitCode`), never a traceback:
 * a :class:`~ponder.errors.PonderError` carries its own code;
 * click's usage errors (unknown option or command, missing argument, bad value) are
   exit 2, in the same one-line format rather than click's "Usage: … Error: …" block;
-* Ctrl-C is exit 130 (``ponder: interrupted``; while modules import,
+* Ctrl-C is exit 130 (``ponder: interrupted``, then what was kept when an
+  :class:`~ponder.errors.Interrupted` says so; while modules import,
   :func:`ponder.cli.quiet.exit_quietly` says the same);
-* a closed stdout pipe (``ponder run … | head``) is a quiet exit 0.
+* a closed stdout pipe (``ponder run … | head``) is a quiet exit 0;
+* a write refused for want of room that no layer below explained (``ENOSPC``,
+  ``EDQUOT``, ``EFBIG``, or SQLite's "database or disk is full") is exit 1 and one line:
+  a full disk is the user's to fix, not a bug.
 
 Anything else is a bug and keeps its traceback.
 """
@@ -21,7 +25,7 @@ import sys
 import click
 
 from ponder.cli.quiet import INTERRUPTED
-from ponder.errors import ExitCode, PonderError
+from ponder.errors import ExitCode, Interrupted, PonderError, is_disk_full
 
 # The epilog of `ponder --help` and `ponder run --help` ("\b": click keeps the lines).
 EXIT_CODES_HELP = """\b
@@ -50,6 +54,10 @@ def print_error(message: str, hint: str | None = None) -> None:
 def report(exc: BaseException) -> int:
     """Print what ``exc`` means for the user and return the exit code; re-raise a bug."""
     match exc:
+        case Interrupted():  # Ctrl-C is not a failure: say what was kept, exit 130
+            hint = f" — {exc.hint}" if exc.hint else ""
+            print(f"{INTERRUPTED}: {exc.message}{hint}", file=sys.stderr)
+            return exc.exit_code
         case PonderError():
             print_error(exc.message, exc.hint)
             return exc.exit_code
@@ -67,7 +75,22 @@ def report(exc: BaseException) -> int:
         case BrokenPipeError():
             silence_stdout()
             return ExitCode.OK
+    if _disk_full(exc):
+        where = f" writing {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+        print_error(f"the disk is full{where} ({exc})", "free some space and try again")
+        return ExitCode.ERROR
     raise exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if is_disk_full(exc):
+        return True
+    sqlite3 = sys.modules.get("sqlite3")  # loaded only if something used it
+    return (
+        sqlite3 is not None
+        and isinstance(exc, sqlite3.OperationalError)
+        and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+    )
 
 
 def _usage_message(exc: click.UsageError) -> tuple[str, str]:

@@ -30,10 +30,15 @@ if TYPE_CHECKING:
 )
 @click.argument("model")
 @click.option("-q", "--quiet", is_flag=True, help="sparse progress lines only")
+@click.option(
+    "--allow-unverified",
+    is_flag=True,
+    help="take a file that has no sha256 to check it against (listed as unverified)",
+)
 @click.pass_obj
-def pull(env: Env, model: str, quiet: bool) -> int:
+def pull(env: Env, model: str, quiet: bool, allow_unverified: bool) -> int:
     with env.session() as session:
-        pull_with_progress(session, model, quiet=quiet)
+        pull_with_progress(session, model, quiet=quiet, allow_unverified=allow_unverified)
     return ExitCode.OK
 
 
@@ -54,6 +59,7 @@ def list_models(env: Env, as_json: bool) -> int:
                     "last_used": model.last_used,
                     "installed_at": model.installed_at,
                     "missing": [str(p) for p in store.missing(model)],
+                    "verified": not model.unverified,
                 }
             )
     if as_json:
@@ -64,6 +70,7 @@ def list_models(env: Env, as_json: bool) -> int:
     for row in rows:
         used = (row["last_used"] or "never")[:16].replace("T", " ")
         state = "  MISSING FILES" if row["missing"] else ""
+        state += "" if row["verified"] else "  UNVERIFIED"
         size = decimal_size(row["size"])
         quant = row["quant"] or "-"
         print(f"{row['name']:<34} {quant:<8} {size:>9}  {used:<16}  {row['path']}{state}")
@@ -89,8 +96,13 @@ def remove(env: Env, model: str, yes: bool) -> int:
         ):
             print("kept", file=sys.stderr)
             return ExitCode.OK
-        freed = session.store.remove(name)
-    print(f"removed {name}; freed {decimal_size(freed)}", file=sys.stderr)
+        removal = session.store.remove(name)
+    for path in removal.kept:
+        print(
+            f"ponder: warning: left {path} alone: it lies outside the model store",
+            file=sys.stderr,
+        )
+    print(f"removed {name}; freed {decimal_size(removal.freed)}", file=sys.stderr)
     return ExitCode.OK
 
 
@@ -136,6 +148,8 @@ def _verify(session: Session, ref: str | None) -> int:
         for check in store.verify(model):
             bad += check.status != "ok"
             detail = f" ({check.detail})" if check.detail else ""
+            if model.unverified and check.status == "ok":
+                detail = " (unverified: unchanged since the pull, but no sha256 vouched for it)"
             print(f"{check.status:<8} {model.name}  {check.path}{detail}")
     return bad
 

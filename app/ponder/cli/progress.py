@@ -148,11 +148,21 @@ class OpenObserver:
             self._printer = None
 
 
-def pull_with_progress(session: Session, ref: str, *, quiet: bool) -> None:
+def pull_with_progress(
+    session: Session, ref: str, *, quiet: bool, allow_unverified: bool = False
+) -> None:
     """`ponder pull` and `ponder setup`: the pull, its progress, Ctrl-C keeping the part."""
     observer = OpenObserver(quiet=quiet)
     try:
         with cancel_on_sigint() as cancel:
-            session.pull(ref, on_event=observer, cancel=cancel)
+            model = session.pull(
+                ref, on_event=observer, cancel=cancel, allow_unverified=allow_unverified
+            )
     finally:
         observer.close()
+    if model.unverified:
+        print(
+            f"ponder: warning: {model.name} is unverified: no sha256 vouched for its bytes, "
+            "so `ponder verify` can only tell whether they changed since",
+            file=sys.stderr,
+        )

@@ -9,6 +9,7 @@ interrupted) before the process exits with 130.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,13 +23,13 @@ from ponder.cli.errors import EXIT_CODES_HELP
 from ponder.cli.interrupts import cancel_on_sigint
 from ponder.cli.options import PositiveInt, exclusive, sampling_options, sampling_values
 from ponder.cli.progress import OpenObserver
-from ponder.errors import ExitCode, UsageError
+from ponder.errors import ExitCode, PonderError, UsageError
 from ponder.sampling import Number
 
 
 def read_prompt(parts: Sequence[str], stdin: Any) -> str:
     """The argument prompt, then stdin (when it is not a terminal), joined by a blank line."""
-    pieces = [" ".join(parts)] if parts else []
+    pieces = [checked_text(" ".join(parts), "the prompt")] if parts else []
     if stdin is not None and not stdin.isatty():
         raw = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
         if isinstance(raw, bytes):
@@ -48,6 +49,24 @@ def read_prompt(parts: Sequence[str], stdin: Any) -> str:
             hint='give one as an argument or on stdin: ponder run MODEL "..."',
         )
     return prompt
+
+
+def checked_text(text: str, what: str) -> str:
+    """``text`` from the command line, refused (exit 2) unless it is valid UTF-8.
+
+    Python decodes an argument's bytes with ``surrogateescape``: a byte that is not
+    UTF-8 arrives as a lone surrogate, which fails later, deep in the engine, when
+    the text is encoded again. Refuse it here, naming the byte as stdin does."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raw = os.fsencode(text)
+        offset = len(os.fsencode(text[: exc.start]))
+        raise UsageError(
+            f"{what} is not valid UTF-8 (byte 0x{raw[offset]:02x} at offset {offset})",
+            hint="convert it first, e.g. `iconv -f latin1 -t utf-8`",
+        ) from None
+    return text
 
 
 PATH = click.Path(path_type=Path)
@@ -110,6 +129,7 @@ def run(
     exclusive(ctx, {"--json": as_json, "--jsonl": jsonl})
     exclusive(ctx, {"-c/--continue": cont, "--chat": chat_id is not None})
     text = read_prompt(prompt, sys.stdin)
+    system = checked_text(system, "--system") if system is not None else None
     grammar_text = read_text(grammar, "grammar") if grammar else None
     env: Env = ctx.obj
     with env.session() as session:
@@ -149,6 +169,12 @@ def run(
                     finished = output.write_jsonl(reply, sys.stdout)
                 else:
                     finished = output.write_text(reply, mode, sys.stdout, sys.stderr)
+            except PonderError:
+                # Failed mid-reply (a full disk): end the thinking's line, so the error
+                # line that follows stands on its own.
+                if mode == "stderr" and reply.reasoning and not reply.answer:
+                    print(file=sys.stderr)
+                raise
             finally:
                 # A closed pipe or a second Ctrl-C leaves the stream half-read: end it
                 # now, while the history is open, so the partial reply is recorded.

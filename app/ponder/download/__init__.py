@@ -6,10 +6,13 @@ types. The byte transfer is written here by hand (:mod:`.transfer`), because
 huggingface_hub >= 1.18 no longer resumes after a restart (docs/architecture.md#downloads:
 2.4.0 started again from byte 0). Ours writes into ``<models>/.partial/<sha256>.part``,
 which survives a crash, a kill or Ctrl-C, and continues with an HTTP Range request.
-A read that sees no byte for ``stall_s`` reconnects with backoff, a bounded number of
-times. The finished bytes are hashed as they arrive and compared with the Hub's sha256
+A read that sees no byte for ``stall_s``, or a response that brings fewer than
+``slow_bytes`` in ``slow_window_s`` (a trickle), reconnects with backoff, a bounded
+number of times. The finished bytes are hashed as they arrive and compared with the Hub's sha256
 (and the catalog's, when it has one) before an atomic rename into the store, so a
-half-written or wrong file is never listed or loaded.
+half-written or wrong file is never listed or loaded. A file with neither hash is
+refused unless the caller allows it (``--allow-unverified``), and no name from a ref,
+a listing or a header is written outside the store (docs/architecture.md#downloads).
 
 Redirects are followed by hand so the ``Authorization`` header is never sent to
 another host (the Hub redirects file downloads to a CDN).
@@ -29,7 +32,13 @@ The names below are the package's API; the submodules' other names are its own.
 
 from __future__ import annotations
 
-from ponder.download.errors import AccessError, DiskSpaceError, DownloadError, HashMismatchError
+from ponder.download.errors import (
+    AccessError,
+    DiskSpaceError,
+    DownloadError,
+    HashMismatchError,
+    UnverifiedError,
+)
 from ponder.download.hub import Hub, RemoteFile, RepoEntry, offline
 from ponder.download.pending import PendingPull, forget_pending, pending_pulls
 from ponder.download.pulling import DISK_MARGIN, NoticeFn, pull
@@ -50,6 +59,7 @@ __all__ = [
     "RemoteFile",
     "RepoEntry",
     "TransferPolicy",
+    "UnverifiedError",
     "forget_pending",
     "hf_name",
     "offline",

@@ -21,6 +21,10 @@ class DiskSpaceError(DownloadError):
     pass
 
 
+class UnverifiedError(DownloadError):
+    """Nothing to check a file against: no sha256 from the Hub or the catalog."""
+
+
 def short(exc: BaseException) -> str:
     """An exception's first line, cut to 160 characters, to quote in a message."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,4 +1,9 @@
-"""Metadata from the Hub through huggingface_hub: the only module that imports it."""
+"""Metadata from the Hub through huggingface_hub: the only module that imports it.
+
+What the Hub answers is not trusted to name things: a listed file whose path is not a
+plain path inside the repo, a commit that is not a commit id, or a negative size is a
+hostile or broken server, refused with one line (exit 1) before anything is written.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from difflib import get_close_matches
 from ponder import __version__
 from ponder.download.errors import AccessError, DownloadError, short
 from ponder.errors import ModelNotFoundError, PonderError
+from ponder.paths import repo_path_problem
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+COMMIT_HEX = re.compile(r"^[0-9a-f]{40}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,7 @@ class Hub:
         from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
         _refuse_offline(f"{repo}/{path}")
+        _refuse_unsafe_path(repo, path)
         url = hf_hub_url(repo, path, revision=revision, endpoint=self.endpoint)
         try:
             meta = get_hf_file_metadata(url, token=self._token, endpoint=self.endpoint)
@@ -65,12 +73,21 @@ class Hub:
             raise self._translate(exc, repo, path, revision) from None
         etag = (meta.etag or "").strip('"').lower()
         commit = meta.commit_hash
+        size = int(meta.size or 0)
+        if commit is not None and not COMMIT_HEX.match(commit):
+            raise DownloadError(
+                f"the Hub's answer for {repo}/{path} names the commit {commit[:60]!r}, "
+                "which is not a commit id; nothing was downloaded",
+                hint="check HF_ENDPOINT: that server does not answer as the Hub does",
+            )
+        if size < 0:
+            raise DownloadError(f"the Hub's answer for {repo}/{path} gives a size of {size}")
         return RemoteFile(
             repo=repo,
             path=path,
             revision=revision,
             commit=commit,
-            size=int(meta.size or 0),
+            size=size,
             sha256=etag if SHA256_HEX.match(etag) else None,
             url=hf_hub_url(repo, path, revision=commit or revision, endpoint=self.endpoint),
         )
@@ -85,11 +102,14 @@ class Hub:
             tree = list(api.list_repo_tree(repo, recursive=True, revision=revision))
         except Exception as exc:
             raise self._translate(exc, repo, None, revision) from None
-        return [
+        entries = [
             RepoEntry(item.path, int(item.size or 0), item.lfs.sha256 if item.lfs else None)
             for item in tree
             if isinstance(item, RepoFile) and item.path.lower().endswith(".gguf")
         ]
+        for entry in entries:
+            _refuse_unsafe_path(repo, entry.path)
+        return entries
 
     def _translate(self, exc: Exception, repo: str, path: str | None, revision: str) -> Exception:
         from huggingface_hub.errors import (
@@ -140,6 +160,17 @@ class Hub:
         if close:
             return "did you mean " + ", ".join(close)
         return "the repo's GGUF files: " + (", ".join(names[:8]) or "none")
+
+
+def _refuse_unsafe_path(repo: str, path: str) -> None:
+    """A file name from a listing (or anywhere) that could climb out of the repo's folder."""
+    problem = repo_path_problem(path)
+    if problem:
+        raise DownloadError(
+            f"{repo} names the file {path[:120]!r}, which is not a plain path inside the repo "
+            f"({problem}); nothing was downloaded",
+            hint="check HF_ENDPOINT and the repo: a Hub never lists such a file",
+        )
 
 
 def _refuse_offline(what: str) -> None:

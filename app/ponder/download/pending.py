@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from filelock import FileLock
 
 from ponder.download.hub import RemoteFile
 from ponder.download.refs import PullPlan
-from ponder.store import Store, write_text_atomic
+from ponder.paths import make_dirs
+from ponder.store import LOCK_MODE, Store, write_text_atomic
 
 PENDING = "pending.json"
+PART_NAME = re.compile(r"[0-9a-f]{64}\.part")  # what partial_path names a file
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +55,15 @@ def pending_pulls(store: Store) -> list[PendingPull]:
 def forget_pending(store: Store, name: str, *, delete_parts: bool = False) -> None:
     """Drop ``name`` from the unfinished pulls (and its partial files when asked)."""
     path = store.partial_dir() / PENDING
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    make_dirs(path.parent)
+    with FileLock(str(path) + ".lock", mode=LOCK_MODE):
         data = _read_pending(store)
         entry = data.pop(name, None)
         if entry is not None and delete_parts:
             for part in entry["parts"]:
-                (store.partial_dir() / part).unlink(missing_ok=True)
+                # The ledger names files in .partial only; anything else is not ours.
+                if isinstance(part, str) and PART_NAME.fullmatch(part):
+                    (store.partial_dir() / part).unlink(missing_ok=True)
         _write_pending(store, data)
 
 
@@ -69,7 +74,8 @@ def remember_pending(store: Store, plan: PullPlan) -> None:
         partial_path(store, remote, expected).name
         for remote, expected in zip(plan.files, plan.expected_sha256, strict=True)
     ]
-    with FileLock(str(path) + ".lock"):
+    make_dirs(path.parent)
+    with FileLock(str(path) + ".lock", mode=LOCK_MODE):
         data = _read_pending(store)
         data[plan.name] = {"size": plan.size, "parts": parts}
         _write_pending(store, data)

@@ -1,4 +1,11 @@
-"""One pull, start to finish: checks, locks, the transfer, and the install into the store."""
+"""One pull, start to finish: checks, locks, the transfer, and the install into the store.
+
+Before the first byte, every file's destination is checked to lie inside the store
+(whatever named it), and every file must have a sha256 to be checked against: the
+Hub's (``X-Linked-Etag``, an LFS file's) or the catalog's. A file with neither (a plain
+git file, a mirror or a proxy that drops the header) is refused unless the caller
+allows it; the model is then recorded as unverified, and listed so.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +17,20 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ponder.download.errors import DiskSpaceError, HashMismatchError, gb
+from ponder.download.errors import (
+    DiskSpaceError,
+    DownloadError,
+    HashMismatchError,
+    UnverifiedError,
+    gb,
+)
 from ponder.download.hub import Hub, RemoteFile
 from ponder.download.pending import forget_pending, partial_path, remember_pending
 from ponder.download.refs import PullPlan
 from ponder.download.transfer import ProgressFn, TransferPolicy, transfer
 from ponder.errors import Interrupted
-from ponder.store import InstalledModel, Store, StoredFile, now_iso, sha256_file
+from ponder.paths import inside, make_dirs, repo_id_problem, repo_path_problem
+from ponder.store import LOCK_MODE, InstalledModel, Store, StoredFile, now_iso, sha256_file
 
 DISK_MARGIN = 64 * 1024 * 1024
 
@@ -32,17 +46,23 @@ def pull(
     progress: ProgressFn | None = None,
     notice: NoticeFn | None = None,
     cancel: threading.Event | None = None,
+    allow_unverified: bool = False,
 ) -> InstalledModel:
-    """Fetch, verify and install every file of ``plan``; resumable at any point."""
+    """Fetch, verify and install every file of ``plan``; resumable at any point.
+
+    ``allow_unverified`` takes files that nothing can be checked against (no sha256
+    from the Hub or the catalog); the model is then marked unverified.
+    """
     policy = policy or TransferPolicy()
+    dests = [_destination(store, remote) for remote in plan.files]
+    unverified = _check_verifiable(plan, allow_unverified)
     partial_dir = store.partial_dir()
-    partial_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(partial_dir)
     _check_expected_hashes(plan)
     _check_disk(plan, store, partial_dir)
     remember_pending(store, plan)
     stored: list[StoredFile] = []
-    for remote, expected in zip(plan.files, plan.expected_sha256, strict=True):
-        dest = store.root / remote.repo / remote.path
+    for remote, expected, dest in zip(plan.files, plan.expected_sha256, dests, strict=True):
         stored.append(
             _fetch_one(remote, expected, dest, store, hub, policy, progress, notice, cancel)
         )
@@ -55,6 +75,7 @@ def pull(
         revision=plan.revision,
         commit=plan.files[0].commit,
         installed_at=now_iso(),
+        unverified=unverified,
     )
     store.add(model)
     forget_pending(store, plan.name)
@@ -90,10 +111,43 @@ def _fetch_one(
                     f"but {label} is {value}; the bad file was deleted",
                     hint="run the command again; if it repeats, the upload may have changed",
                 )
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(dest.parent)
         os.replace(partial, dest)
         _fsync_dir(dest.parent)
         return StoredFile(remote.path, local, remote.size, digest)
+
+
+def _destination(store: Store, remote: RemoteFile) -> Path:
+    """Where ``remote`` is installed: ``<store>/<repo>/<path>``, which must lie inside the
+    store however the names came (a ref, a listing, a catalog, a plan built by hand)."""
+    problem = repo_id_problem(remote.repo) or repo_path_problem(remote.path)
+    dest = store.root / remote.repo / remote.path
+    if problem is None and not inside(store.root, dest):
+        problem = "a folder on the way leads out of it"
+    if problem is not None:
+        raise DownloadError(
+            f"{remote.repo}/{remote.path[:120]} would be written outside the model store "
+            f"({problem}); nothing was written",
+            hint="check the reference, the catalog entry and HF_ENDPOINT",
+        )
+    return dest
+
+
+def _check_verifiable(plan: PullPlan, allow_unverified: bool) -> bool:
+    """Whether some file has no sha256 to check it against; refused unless allowed."""
+    unchecked = [
+        remote.path
+        for remote, expected in zip(plan.files, plan.expected_sha256, strict=True)
+        if not (remote.sha256 or expected)
+    ]
+    if unchecked and not allow_unverified:
+        raise UnverifiedError(
+            f"{plan.name}: the Hub gives no sha256 for {', '.join(unchecked)} (its ETag is "
+            "not one: a plain git file, or a mirror or proxy), so the download cannot be "
+            "verified; nothing was downloaded",
+            hint=f"`ponder pull --allow-unverified {plan.name}` takes it anyway, marked unverified",
+        )
+    return bool(unchecked)
 
 
 def _is_complete(dest: Path, size: int, sha256: str) -> bool:
@@ -115,7 +169,7 @@ def _check_expected_hashes(plan: PullPlan) -> None:
 def _check_disk(plan: PullPlan, store: Store, partial_dir: Path) -> None:
     need = 0
     for remote, expected in zip(plan.files, plan.expected_sha256, strict=True):
-        dest = store.root / remote.repo / remote.path
+        dest = _destination(store, remote)
         if dest.is_file() and dest.stat().st_size == remote.size:
             continue
         partial = partial_path(store, remote, expected)  # where the pull resumes from
@@ -136,7 +190,7 @@ class _file_lock:
     def __init__(
         self, path: Path, label: str, notice: NoticeFn | None, cancel: threading.Event | None
     ) -> None:
-        self._lock = FileLock(str(path))
+        self._lock = FileLock(str(path), mode=LOCK_MODE)
         self._label, self._notice, self._cancel = label, notice, cancel
 
     def __enter__(self) -> None:

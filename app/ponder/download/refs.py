@@ -1,4 +1,10 @@
-"""From a model reference to a pull plan: Hub refs, quant picking and shard sets."""
+"""From a model reference to a pull plan: Hub refs, quant picking and shard sets.
+
+A reference is what the user typed, so a repo id or file path in it that could not
+name a file inside the store (``..``, an absolute part, a backslash, a repo id the
+Hub would refuse) is a usage error here, before any request (``ponder.paths`` holds
+the rules).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,10 @@ from pathlib import PurePosixPath
 
 from ponder import shards
 from ponder.download.hub import Hub, RemoteFile
-from ponder.errors import ModelNotFoundError
+from ponder.errors import ModelNotFoundError, UsageError
+from ponder.paths import repo_id_problem, repo_path_problem
+
+_REF_HINT = "write hf:OWNER/REPO:QUANT or hf:OWNER/REPO/path/file.gguf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +70,27 @@ def parse_hf_ref(ref: str) -> tuple[str, str | None, str | None]:
     ):
         raise ModelNotFoundError(
             f"'{ref}' is not a Hub reference",
-            hint="write hf:OWNER/REPO:QUANT or hf:OWNER/REPO/path/file.gguf",
+            hint=_REF_HINT,
         )
-    path = "/".join(parts[2:]) or None
-    return "/".join(parts[:2]), (quant.upper() or None), path
+    repo, path = "/".join(parts[:2]), "/".join(parts[2:]) or None
+    problem = repo_id_problem(repo)
+    if problem:
+        raise UsageError(f"'{ref}': '{repo}' is not a Hub repo id ({problem})", hint=_REF_HINT)
+    if path is not None:
+        problem = repo_path_problem(path) or _shard_problem(path)
+        if problem:
+            raise UsageError(
+                f"'{ref}': '{path}' is not a plain path inside the repo ({problem})",
+                hint=_REF_HINT,
+            )
+    return repo, (quant.upper() or None), path
+
+
+def _shard_problem(path: str) -> str | None:
+    shard = shards.parse(path)
+    if shard is not None and not 1 <= shard.number <= shard.count:
+        return f"shard {shard.number} of {shard.count} does not exist"
+    return None
 
 
 def hf_name(ref: str, default_quant: str = "Q4_K_M") -> str:

@@ -19,6 +19,7 @@ from ponder.download.errors import AccessError, DownloadError, gb, short
 from ponder.download.hub import RemoteFile
 from ponder.errors import Interrupted
 from ponder.events import DownloadProgress
+from ponder.paths import create_file, make_dirs
 
 CHUNK = 1024 * 1024
 
@@ -30,6 +31,10 @@ class TransferPolicy:
     stall_s: float = 30.0  # no byte for this long: reconnect
     retries: int = 5  # consecutive failed attempts before giving up
     backoff_s: float = 1.0  # doubled per failure, capped at 30 s
+    # Fewer than slow_bytes in slow_window_s counts as a stall too: a server that
+    # trickles a byte now and then never trips the per-read timeout above.
+    slow_window_s: float = 30.0
+    slow_bytes: int = 8 * 1024
 
 
 class _Retry(Exception):
@@ -50,11 +55,12 @@ def transfer(
     cancel: threading.Event | None = None,
 ) -> str:
     """Bring ``partial`` up to ``remote.size`` bytes, resuming; return its sha256."""
-    partial.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(partial.parent)
     if partial.exists() and partial.stat().st_size > remote.size:
         partial.unlink()
     hasher = _Digest()
-    with partial.open("ab+") as out:
+    fd = create_file(partial, os.O_RDWR | os.O_APPEND)
+    with os.fdopen(fd, "ab+") as out:
         out.seek(0)
         while block := out.read(CHUNK * 4):
             hasher.update(block)
@@ -126,6 +132,7 @@ def _get_range(
                 raise _Retry(f"the server resumed at byte {start}, not {offset}")
         elif response.status != 200:
             _raise_for_status(response, remote)
+        pace = _Pace(policy, remote.size - offset)
         while offset < remote.size:
             buffer = pipeline.take()
             try:
@@ -143,12 +150,32 @@ def _get_range(
             pipeline.give(buffer, n)
             offset += n
             meter.add(n)
+            pace.add(n, remote.size - offset)
             if cancel is not None and cancel.is_set():
                 pipeline.drain()
                 raise _stopped(remote)
         return offset
     finally:
         conn.close()
+
+
+class _Pace:
+    """Judges progress over a window: too few bytes in ``slow_window_s`` is a stall."""
+
+    def __init__(self, policy: TransferPolicy, left: int) -> None:
+        self._window, self._least = policy.slow_window_s, policy.slow_bytes
+        self._start, self._bytes, self._left = time.monotonic(), 0, left
+
+    def add(self, n: int, left: int) -> None:
+        self._bytes += n
+        now = time.monotonic()
+        if now - self._start < self._window:
+            return
+        if self._bytes < min(self._least, self._left):
+            raise _Retry(
+                f"only {self._bytes:,} bytes in {now - self._start:.0f} s (the server trickles)"
+            )
+        self._start, self._bytes, self._left = now, 0, left
 
 
 def _receive(response: http.client.HTTPResponse, buffer: bytearray, left: int) -> int:

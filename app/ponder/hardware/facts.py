@@ -9,7 +9,8 @@ llama.cpp copies into a second buffer (see :mod:`ponder.hardware.footprint`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import accumulate
 
 from ponder.catalog import ModelEntry, QuantEntry
 from ponder.gguf_info import GGUFInfo
@@ -65,6 +66,19 @@ class ModelFacts:
     layer_type_bytes: tuple[
         tuple[str, int], ...
     ] = ()  # from the GGUF: repeating-layer bytes per type
+    # Derived once, so an estimate sums any run of layers in constant time.
+    layer_prefix: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    largest_layer: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layer_prefix", (0, *accumulate(self.layer_bytes)))
+        object.__setattr__(self, "largest_layer", max(self.layer_bytes, default=0))
+
+    def layers_bytes(self, first: int, end: int) -> int:
+        """The repeating layers ``first … end - 1`` together."""
+        prefix = self.layer_prefix
+        end = min(end, len(prefix) - 1)
+        return prefix[end] - prefix[first] if end > first else 0
 
     @property
     def weight_bytes(self) -> int:

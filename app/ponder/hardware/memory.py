@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,8 @@ class LoadMemory:
 
     def _write(self, entries: dict[str, Any]) -> None:
         text = json.dumps({"version": self.VERSION, "entries": entries}, indent=1, sort_keys=True)
-        write_text_atomic(self.path, text)
+        with suppress(OSError):  # a full disk, a read-only folder: the next load plans afresh
+            write_text_atomic(self.path, text)
 
 
 def _newest(entries: dict[str, Any], limit: int) -> dict[str, Any]:

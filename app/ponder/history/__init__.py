@@ -42,7 +42,9 @@ One job per module, each importing only those above it in this list:
 
 * :mod:`.records`: the dataclasses the store hands out;
 * :mod:`.export`: a chat as Markdown or as the JSON document above;
-* :mod:`.schema`: creating the private file, connecting, migrating; the errors;
+* :mod:`.failures`: the errors, and what a failed SQLite call means (a full disk is
+  not a damaged file);
+* :mod:`.schema`: creating the private file, connecting, migrating;
 * :mod:`.liveness`: whether a streaming row's writer process is still alive;
 * :mod:`.search`: user text made into a safe FTS5 query;
 * :mod:`.store`: the :class:`History` class itself.
@@ -60,7 +62,12 @@ from ponder.history.records import (
     SearchHit,
     SearchOrder,
 )
-from ponder.history.schema import SCHEMA_VERSION, HistoryError, HistoryVersionError
+from ponder.history.schema import (
+    SCHEMA_VERSION,
+    HistoryError,
+    HistoryFullError,
+    HistoryVersionError,
+)
 from ponder.history.search import fts_query
 from ponder.history.store import UNTITLED, History
 
@@ -73,6 +80,7 @@ __all__ = [
     "ChatSummary",
     "History",
     "HistoryError",
+    "HistoryFullError",
     "HistoryVersionError",
     "Message",
     "MessageStatus",

@@ -8,7 +8,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from ponder.errors import PonderError
+from ponder.history.failures import (
+    Connection,
+    HistoryError,
+    HistoryFullError,
+    HistoryVersionError,
+    explain,
+    explain_os_error,
+)
+
+__all__ = ["HistoryError", "HistoryFullError", "HistoryVersionError", "connect", "prepare"]
 
 _BUSY_TIMEOUT_S = 10.0
 
@@ -77,16 +86,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-class HistoryError(PonderError):
-    """The chat history file cannot be used (corrupt, locked, or misused)."""
-
-
-class HistoryVersionError(HistoryError):
-    """The file was written by a newer Ponder; it is left untouched."""
-
-
 def create_private_file(path: Path) -> None:
     """Create the folder (0700) and the empty database file (0600) if missing."""
+    try:
+        _create_private_file(path)
+    except OSError as exc:
+        raise explain_os_error(exc, path) from exc
+
+
+def _create_private_file(path: Path) -> None:
     parent = path.parent
     if not parent.is_dir():
         try:
@@ -104,10 +112,18 @@ def create_private_file(path: Path) -> None:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """One connection in autocommit mode (transactions are explicit), usable from any thread."""
-    conn = sqlite3.connect(
-        path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-    )
+    """One connection in autocommit mode (transactions are explicit), usable from any
+    thread, whose failures are :class:`HistoryError` lines (see :mod:`.failures`)."""
+    try:
+        conn = sqlite3.connect(
+            path,
+            timeout=_BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=Connection,
+        )
+    except sqlite3.Error as exc:
+        raise explain(exc, path) from exc
     conn.row_factory = sqlite3.Row
     return conn
 

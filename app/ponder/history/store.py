@@ -13,6 +13,7 @@ from typing import Self
 
 from ponder.errors import ChatNotFoundError
 from ponder.history.export import chat_document, render_markdown
+from ponder.history.failures import explain
 from ponder.history.liveness import own_start, writer_alive
 from ponder.history.records import Chat, ChatSummary, Message, MessageStatus, SearchHit, SearchOrder
 from ponder.history.schema import HistoryError, connect, create_private_file, prepare, transaction
@@ -44,12 +45,9 @@ class History:
             prepare(conn, path)
             history = cls(conn, path)
             history.recover_interrupted()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.DatabaseError as exc:  # a read; statements explain their own
             conn.close()
-            raise HistoryError(
-                f"cannot use the chat history {path}: {exc}",
-                hint="move the file aside to start a fresh history",
-            ) from exc
+            raise explain(exc, path) from exc
         except BaseException:
             conn.close()
             raise

@@ -20,11 +20,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ponder import download, gguf_info, hardware
-from ponder.catalog import Catalog, Resolved, ServedEntry
+from ponder.catalog import Catalog, Resolved
 from ponder.chat_settings import ChatSettings
 from ponder.config import Settings, models_dir
 from ponder.engine import EngineLoader, LlamaEngine
-from ponder.errors import Interrupted, ModelLoadError, ModelNotFoundError, UsageError
+from ponder.errors import (
+    DiskFullError,
+    Interrupted,
+    ModelLoadError,
+    ModelNotFoundError,
+    UsageError,
+    is_disk_full,
+)
 from ponder.events import Notice, OpenEvent, Planned, PullFinished, PullStarted
 from ponder.history import History
 from ponder.paths import Paths
@@ -190,7 +197,7 @@ class Session:
         self.remotes.check_unknown(ref)
         served = self.catalog.served_entry(ref)
         if served is not None:
-            return self._open_remote(self._served_by(served), options, emit)
+            return self._open_remote(self.remotes.serving_one(served), options, emit)
         with self._open_lock:
             spec = self._resolve_or_pull(ref, options, emit, pull_missing, cancel)
             plan = self.plan(spec, options)
@@ -223,25 +230,6 @@ class Session:
             emit(Planned(model.name, f"{model.name}: on {model.placement}", model.placement))
             self._current, self._current_key = model, key
             return model
-
-    def _served_by(self, entry: ServedEntry) -> str:
-        """The remote model that serves a server-only catalog model, or how to serve it."""
-        found = self.remotes.serving(entry)
-        if len(found) == 1:
-            return found[0]
-        if found:
-            raise UsageError(
-                f"{entry.short_name} is served by {len(found)} remotes",
-                hint="name one: " + ", ".join(found),
-            )
-        option = entry.serving[0]
-        raise ModelNotFoundError(
-            f"{entry.short_name} ({entry.name}, {entry.params}) runs on a server, not here: "
-            f"{option.precision} needs about {option.weights_gb:,.0f} GB "
-            f"({' or '.join(option.hardware)})",
-            hint=f"serve it (`ponder fit {entry.short_name}`; docs/remote.md), then "
-            f"`ponder remote add NAME URL` and `ponder run NAME:{entry.upstream}`",
-        )
 
     def _replace_current(self, by: str) -> None:
         current = self._current
@@ -370,19 +358,36 @@ class Session:
         *,
         on_event: OnEvent | None = None,
         cancel: threading.Event | None = None,
+        allow_unverified: bool = False,
     ) -> InstalledModel:
-        """Download a model into the store (resumable, verified); events tell the progress."""
+        """Download a model into the store (resumable, verified); events tell the progress.
+
+        A file with no sha256 to check it against is refused unless ``allow_unverified``.
+        """
         emit = on_event or (lambda event: None)
         plan = self.plan_pull(ref_or_plan) if isinstance(ref_or_plan, str) else ref_or_plan
         emit(PullStarted(plan.name, len(plan.files), plan.size))
-        model = download.pull(
-            plan,
-            self.store,
-            hub=self.hub,
-            progress=emit,
-            notice=lambda text: emit(Notice(text)),
-            cancel=cancel,
-        )
+        try:
+            model = download.pull(
+                plan,
+                self.store,
+                hub=self.hub,
+                progress=emit,
+                notice=lambda text: emit(Notice(text)),
+                cancel=cancel,
+                allow_unverified=allow_unverified,
+            )
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            # The transfer writes straight into the partial file, which a later pull
+            # resumes from and verifies; nothing is lost but the time.
+            raise DiskFullError(
+                f"the disk is full: the download of {plan.name} stopped; "
+                "the part already downloaded is kept",
+                hint=f"free some space in {self.store.root}, then `ponder pull {plan.name}`"
+                " resumes it",
+            ) from None
         emit(PullFinished(model.name, model.size, str(self.store.root)))
         return model
 

@@ -145,7 +145,9 @@ class LoadedModel:
         cancel: threading.Event | None,
         wrap_up: threading.Event | None,
     ) -> Reply:
-        history = self._history()
+        # Opened only when needed: a --no-save run that continues nothing never touches
+        # the history, so it still runs when the history's disk is full.
+        history = self._history() if request.save or request.chat_id is not None else None
         saved: ChatSettings | None = None
         turns: list[Turn] = []
         system = request.system
@@ -184,7 +186,7 @@ class LoadedModel:
                 message_id = history.start_reply(
                     chat_id, model=self.name, params=sampling.recorded()
                 )
-                writer = HistoryWriter(history, message_id)
+                writer = HistoryWriter(history, message_id, chat_id=chat_id)
         except BaseException:
             source.close()
             raise

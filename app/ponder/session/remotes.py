@@ -277,6 +277,25 @@ class Remotes:
                     found.append(f"{name}:{served}")
         return found
 
+    def serving_one(self, entry: ServedEntry) -> str:
+        """The remote model that serves a server-only catalog model, or how to serve it."""
+        found = self.serving(entry)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise UsageError(
+                f"{entry.short_name} is served by {len(found)} remotes",
+                hint="name one: " + ", ".join(found),
+            )
+        option = entry.serving[0]
+        raise ModelNotFoundError(
+            f"{entry.short_name} ({entry.name}, {entry.params}) runs on a server, not here: "
+            f"{option.precision} needs about {option.weights_gb:,.0f} GB "
+            f"({' or '.join(option.hardware)})",
+            hint=f"serve it (`ponder fit {entry.short_name}`; docs/remote.md), then "
+            f"`ponder remote add NAME URL` and `ponder run NAME:{entry.upstream}`",
+        )
+
     # -- what a probe learned, remembered ---------------------------------------------
 
     def _probe(self, name: str) -> ServerInfo:

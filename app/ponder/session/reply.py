@@ -13,11 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 from ponder.events import AnswerDelta, ChatEvent, Finished, ReasoningDelta, Started, Timings, Usage
-from ponder.history import History
+from ponder.history import History, HistoryFullError
 
 HISTORY_FLUSH_S = 0.25
 
@@ -186,14 +187,20 @@ class Reply(Iterator[ChatEvent]):
 
 
 class HistoryWriter:
-    """Batches deltas into the history: one write per quarter second, not per token."""
+    """Batches deltas into the history: one write per quarter second, not per token.
 
-    def __init__(self, history: History, message_id: int) -> None:
+    When the disk fills, what was written stays (each write is its own commit) and the
+    writer stops: the reply ends with one line saying so, and nothing more is tried, so
+    the clean-up's own write cannot fail a second time over the first failure."""
+
+    def __init__(self, history: History, message_id: int, *, chat_id: int | None = None) -> None:
         self._history = history
         self._id = message_id
+        self._chat_id = chat_id
         self._reasoning: list[str] = []
         self._answer: list[str] = []
         self._last = time.monotonic()
+        self._failed = False
 
     def add(self, delta: ReasoningDelta | AnswerDelta) -> None:
         (self._reasoning if isinstance(delta, ReasoningDelta) else self._answer).append(delta.text)
@@ -203,16 +210,39 @@ class HistoryWriter:
             self._last = now
 
     def flush(self) -> None:
+        if self._failed:
+            return
         if self._reasoning or self._answer:
-            self._history.append_reply(
-                self._id, reasoning="".join(self._reasoning), answer="".join(self._answer)
-            )
+            with self._stop_when_full():
+                self._history.append_reply(
+                    self._id, reasoning="".join(self._reasoning), answer="".join(self._answer)
+                )
             self._reasoning.clear()
             self._answer.clear()
 
     def finish(self, reason: str, usage: Usage, timings: Timings) -> None:
         self.flush()
+        if self._failed:
+            return
         status = {"stop": "complete", "length": "length"}.get(reason, "interrupted")
+        with self._stop_when_full():
+            self._finish(status, reason, usage, timings)
+
+    @contextmanager
+    def _stop_when_full(self) -> Iterator[None]:
+        try:
+            yield
+        except HistoryFullError as full:
+            self._failed = True
+            where = f" in chat {self._chat_id}" if self._chat_id is not None else ""
+            show = f"`ponder chats show {self._chat_id}`" if self._chat_id is not None else "it"
+            raise HistoryFullError(
+                "no room to save the reply (the disk is full, or a quota or a file-size"
+                f" limit is reached): it stopped, and what it had written is kept{where}",
+                hint=f"free some space; {show} shows the reply so far",
+            ) from full
+
+    def _finish(self, status: str, reason: str, usage: Usage, timings: Timings) -> None:
         self._history.finish_reply(
             self._id,
             status=status,  # type: ignore[arg-type]
