@@ -280,6 +280,8 @@ def test_opening_emits_the_plan_and_one_http_warning_only_off_loopback(
         ("DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf", "r1-distill-qwen-7b"),  # llama-server
         ("Qwen/QwQ-32B", "qwq-32b"),
         ("qwq:latest", "qwq-32b"),
+        ("deepseek-r1:671b", "deepseek-r1"),  # Ollama's tag of the full R1
+        ("deepseek-ai/DeepSeek-R1-0528", "deepseek-r1-0528"),  # not the 0528 distill
         ("some-org/unrelated-model", None),
         ("", None),
     ],
@@ -287,3 +289,66 @@ def test_opening_emits_the_plan_and_one_http_warning_only_off_loopback(
 def test_match_catalog(served: str, catalog_id: str | None) -> None:
     entry = match_catalog(load_catalog(), served)
     assert (entry.id if entry else None) == catalog_id
+
+
+# -- the 671B models, served only -----------------------------------------------------
+
+
+def test_the_671b_models_are_served_only_entries_with_a_serving_guide() -> None:
+    catalog = load_catalog()
+    r1 = catalog.served_entry("r1:671b")
+    assert r1 is not None and r1.upstream == "deepseek-ai/DeepSeek-R1"
+    assert catalog.served_entry("R1-0528:671B") is not None
+    fp8 = r1.serving[0]
+    assert fp8.precision.startswith("FP8") and 650 < fp8.weights_gb < 720
+    assert "one 8×H200 node" in fp8.hardware and "two 8×H100 nodes" in fp8.hardware
+    assert any(350 < o.weights_gb < 450 and "GGUF" in o.precision for o in r1.serving)
+    # Not something to download: the catalog's downloadable models do not know the name.
+    with pytest.raises(ModelNotFoundError):
+        catalog.resolve("r1:671b")
+    # A server's model id is matched to it, so a remote R1 is prompted as R1.
+    assert match_catalog(catalog, "deepseek-ai/DeepSeek-R1") is r1
+    assert match_catalog(catalog, "deepseek-ai/DeepSeek-R1-0528") is catalog.served_entry(
+        "r1-0528:671b"
+    )
+
+
+def test_running_a_671b_model_without_a_remote_says_how_to_serve_it(ponder_home: Path) -> None:
+    s = _session()
+    with pytest.raises(ModelNotFoundError, match="runs on a server, not here") as caught:
+        s.open_model("r1:671b")
+    assert caught.value.exit_code == ExitCode.MODEL_NOT_FOUND
+    assert "ponder remote add" in (caught.value.hint or "")
+    assert "deepseek-ai/DeepSeek-R1" in (caught.value.hint or "")
+    from ponder.session import machine
+
+    report = machine.fit_report(s, "r1:671b")
+    assert "689 GB" in report and "8×H200" in report and "ponder remote add" in report
+
+
+def test_running_a_671b_model_goes_to_the_remote_that_serves_it(
+    session: Session, fake: FakeOpenAI
+) -> None:
+    session.remotes.status("lab")  # the probe remembers it serves deepseek-ai/DeepSeek-R1
+    model = session.open_model("r1:671b")
+    assert model.name == f"lab:{MODEL}" and model.takes_system_prompt is False
+    reply = model.reply(ReplyRequest(prompt="What is 17*23?", system="Be brief."))
+    reply.drain()
+    sent = fake.completions()[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user"] and sent[0]["content"].startswith("Be brief.")
+    from ponder.session import machine
+
+    assert f"served by your remote lab:{MODEL}" in machine.fit_report(session, "r1:671b")
+
+
+def test_a_user_catalog_cannot_give_a_served_model_a_taken_name(ponder_home: Path) -> None:
+    user = default_paths().user_catalog
+    user.parent.mkdir(parents=True)
+    user.write_text(
+        '[[served]]\nid = "mine"\nname = "Mine"\naliases = ["r1:7b"]\n'
+        'upstream = "me/mine"\n[[served.serving]]\nprecision = "BF16"\nweights_gb = 10.0\n'
+        'hardware = ["one GPU"]\nengines = ["vLLM"]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(PonderError, match="'r1:7b' is already used"):
+        load_catalog(user)

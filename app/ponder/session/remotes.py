@@ -375,15 +375,19 @@ def match_catalog(catalog: Catalog, served: str) -> ModelEntry | ServedEntry | N
     key = re.sub(r"\.gguf$", "", key.rsplit("/", 1)[-1])
     key = re.sub(r"-gguf$", "", key)
     key = re.sub(r"[-.](q\d\w*|iq\d\w*|f16|bf16|fp8)$", "", key)
-    candidates = {key, key.removesuffix(":latest")}
-    if key.startswith("deepseek-"):
-        candidates.add(key.removeprefix("deepseek-"))
+    key = key.removesuffix(":latest")
     entries: list[ModelEntry | ServedEntry] = [*catalog.models, *catalog.served]
+    # The model's own names first, so "deepseek-r1-0528" is the 671B model, not the
+    # distill whose alias is "r1-0528".
     for model in entries:
-        names = {model.id.lower(), model.name.lower(), *(a.lower() for a in model.aliases)}
+        names = {model.id.lower(), model.name.lower()}
         if model.upstream:
             names.add(model.upstream.lower().rsplit("/", 1)[-1])
-        if names & candidates:
+        if key in names:
+            return model
+    aliases = {key, key.removeprefix("deepseek-")}  # Ollama: deepseek-r1:7b is r1:7b
+    for model in entries:
+        if aliases & {a.lower() for a in model.aliases}:
             return model
     return None
 
