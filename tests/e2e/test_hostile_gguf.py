@@ -90,3 +90,47 @@ def test_a_huge_trained_context_runs_within_its_printed_plan(
     assert planned, stderr
     peak_gib = usage.ru_maxrss / 2**20  # KiB on Linux
     assert peak_gib <= _gib(planned.group(1)), (peak_gib, planned.group(1))
+
+
+# A sample of the generated corpus: two that once aborted or raised, and some the checks
+# let through to llama.cpp (the preflight child, then the real load).
+SAMPLE = (
+    "gemma3.attention.layer_norm_rms_epsilon=-inf",
+    "gemma3.context_length=2147483648",
+    "gemma3.attention.head_count=0",
+    "tokenizer.ggml.bos_token_id=4294967295",
+    "flip-7",
+)
+
+
+def test_a_sample_of_the_generated_corpus_never_crashes(
+    gemma_path: Path, layout: mutants.Layout, mutant: Path, ponder_env: dict[str, str]
+) -> None:
+    generated = dict(corpus.generated(layout))
+    outcomes = []
+    for name in SAMPLE:
+        mutants.write(gemma_path, layout, generated[name], mutant)
+        result = run(mutant, ponder_env)
+        outcomes.append((name, result.returncode))
+        assert result.returncode in (0, 4), (name, result.returncode, result.stderr[-600:])
+        assert "Traceback" not in result.stderr, (name, result.stderr[-600:])
+        if result.returncode == 4:
+            lines = result.stderr.strip().splitlines()
+            assert all(line.startswith("ponder: warning: ") for line in lines[:-1]), lines
+            assert lines[-1].startswith("ponder: error: "), lines
+    assert {code for _, code in outcomes} == {0, 4}, outcomes  # some ran, some were refused
+
+
+def test_a_hostile_template_in_the_gguf_is_exit_4_and_in_a_file_exit_2(
+    gemma_path: Path, layout: mutants.Layout, mutant: Path, ponder_env: dict[str, str]
+) -> None:
+    bomb = "{% for i in range(99999) %}{{ 'y' * 99999 }}{% endfor %}"
+    header = mutants.add_field(layout, "tokenizer.chat_template", corpus.string(bomb))
+    mutants.write(gemma_path, layout, header, mutant)
+    own = run(mutant, ponder_env)
+    assert_clean_error(own, 4, "the model's own chat template (in its GGUF) could not be rendered")
+    assert "--chat-format" in own.stderr and "--chat-template" in own.stderr
+    template = mutant.with_name("t.jinja")
+    template.write_text("{% include 'base.jinja' %}")
+    users = run(gemma_path, ponder_env, "--chat-template", str(template))
+    assert_clean_error(users, 2, "the --chat-template file could not be rendered")
