@@ -8,7 +8,9 @@ rendered prompt is checked and the prefill appended when it is missing. When the
 prompt ends inside thinking, the reply stream starts inside thinking too, which the
 caller passes on to the reasoning splitter.
 
-Templates are Jinja, rendered in a sandbox like the Hugging Face tokenizers do.
+Templates are Jinja, rendered in a sandbox like the Hugging Face tokenizers do, and
+within limits of time and size (:mod:`ponder.template_sandbox`): a template is code from
+a downloaded file.
 A GGUF without a template (a base model) falls back to ``chatml``, the same fallback
 llama.cpp's server uses; ``--chat-format`` picks another built-in, and
 ``--chat-template FILE`` supplies any Jinja template.
@@ -21,11 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
+from ponder import template_sandbox
 from ponder.catalog import PromptPolicy
-from ponder.errors import UsageError
+from ponder.errors import ModelLoadError, UsageError
 from ponder.reasoning import strip_reasoning
 
 Role = Literal["system", "user", "assistant"]
@@ -122,9 +122,14 @@ def render(
     bos_token: str,
     eos_token: str,
     add_generation_prompt: bool = True,
+    template_source: str = "file",
 ) -> str:
-    """Render a Jinja chat template in a sandbox; errors become one clear line."""
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    """Render a Jinja chat template in a sandbox, within limits of time and size.
+
+    A failure is one line naming where the template came from and the way out: a
+    :class:`UsageError` (exit 2) for the user's own ``--chat-template`` file, a
+    :class:`ModelLoadError` (exit 4) for the model's (or the catalog's) template.
+    """
 
     def raise_exception(message: str) -> None:
         raise UsageError(f"the chat template refused the conversation: {message}")
@@ -132,21 +137,39 @@ def render(
     def strftime_now(fmt: str) -> str:
         return datetime.now().strftime(fmt)
 
+    messages = [{"role": t.role, "content": t.content} for t in turns]
     try:
-        compiled = env.from_string(template)
-        return compiled.render(
-            messages=[{"role": t.role, "content": t.content} for t in turns],
-            bos_token=bos_token,
-            eos_token=eos_token,
-            add_generation_prompt=add_generation_prompt,
-            raise_exception=raise_exception,
-            strftime_now=strftime_now,
+        return template_sandbox.render(
+            template,
+            {
+                "messages": messages,
+                "bos_token": bos_token,
+                "eos_token": eos_token,
+                "add_generation_prompt": add_generation_prompt,
+                "raise_exception": raise_exception,
+                "strftime_now": strftime_now,
+            },
+            context_chars=sum(len(t.content) for t in turns) + len(bos_token) + len(eos_token),
         )
-    except jinja2.TemplateError as exc:
-        raise UsageError(
-            f"the chat template could not be rendered: {exc}",
-            hint="pass --chat-format NAME or --chat-template FILE to use another",
-        ) from None
+    except template_sandbox.TemplateFailure as failure:
+        raise template_error(template_source, str(failure)) from None
+
+
+def template_error(source: str, reason: str) -> UsageError | ModelLoadError:
+    """One line for a template that cannot be rendered, by where it came from."""
+    if source == "file":
+        return UsageError(
+            f"the --chat-template file could not be rendered: {reason}",
+            hint="fix the file, or pass --chat-format NAME to use a built-in template",
+        )
+    where = {
+        "gguf": "the model's own chat template (in its GGUF)",
+        "catalog": "the catalog's chat template for this model",
+    }.get(source, f"the chat template ({source})")
+    return ModelLoadError(
+        f"{where} could not be rendered: {reason}",
+        hint="pass --chat-format NAME or --chat-template FILE to use another",
+    )
 
 
 def build_prompt(
@@ -159,7 +182,13 @@ def build_prompt(
     eos_token: str,
 ) -> RenderedPrompt:
     """Apply the policy, render the template and settle the ``<think>`` prefill."""
-    text = render(template, apply_policy(turns, policy), bos_token=bos_token, eos_token=eos_token)
+    text = render(
+        template,
+        apply_policy(turns, policy),
+        bos_token=bos_token,
+        eos_token=eos_token,
+        template_source=template_source,
+    )
     prefill_added = False
     if policy.think_prefill and not _ends_with_think(text):
         text += policy.think_prefill

@@ -197,3 +197,12 @@ def test_nothing_is_injected_under_a_grammar(engine: LlamaEngine) -> None:
         engine.generate(tokens, SamplingParams(grammar=grammar, seed=1), stats, None, lambda: "X")
     )
     assert "X" not in text and re.fullmatch(r"<think>[a-z ]{5,10}</think>[a-z]{2,5}", text)
+
+
+@pytest.mark.parametrize("add_bos", [True, False])
+def test_tokenize_agrees_with_llama_cpp_python(engine: LlamaEngine, add_bos: bool) -> None:
+    # our own llama_tokenize call (a buffer sized by the text, not the trained context)
+    text = "<start_of_turn>user\nnaïve 日本語 🎉 " + "word " * 300 + "<end_of_turn>"
+    expected = engine._llama.tokenize(text.encode(), add_bos=add_bos, special=True)
+    assert engine.tokenize(text, add_bos=add_bos) == expected
+    assert engine.tokenize("", add_bos=add_bos) == ([expected[0]] if add_bos else [])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from ponder.errors import UsageError
+from ponder import template_sandbox
+from ponder.errors import ExitCode, ModelLoadError, UsageError
 from ponder.prompt import (
     BUILTIN_TEMPLATES,
     R1_POLICY,
@@ -159,3 +162,110 @@ def test_policy_guess_for_files_outside_the_catalog(
     template: str | None, name: str, expected: PromptPolicy
 ) -> None:
     assert guess_policy(template, name) == expected
+
+
+# -- hostile templates (issue 13, part 4): each one line, naming the source and the way out
+
+HOSTILE_TEMPLATES = {
+    "syntax error": "{% for m in messages %}{{ m.content }",
+    "unknown tag": "{% frobnicate %}",
+    "include": "{% include 'other.jinja' %}",
+    "extends": "{% extends 'base.jinja' %}",
+    "import": "{% import 'macros.jinja' as m %}",
+    "from import": "{% from 'macros.jinja' import x %}",
+    "recursive macro": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+    "lone surrogate": "{{ '\\ud800' }}",
+    "huge range": "{% for i in range(10**9) %}{{ i }}{% endfor %}",
+    "nested range": (
+        "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+    ),
+    "string bomb": "{{ 'x' * 10**10 }}",
+    "string bomb via a filter": "{{ 'x' | center(10**10) }}",
+    "string bomb via a method": "{{ 'x'.ljust(10**10) }}",
+    "doubling in a namespace": (
+        "{% set ns = namespace(s='xxxxxxxx') %}"
+        "{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}"
+    ),
+    "doubling through a macro": (
+        "{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n - 1) }}{% else %}{{ s | length }}"
+        "{% endif %}{% endmacro %}{{ f('x', 40) }}"
+    ),
+    "power bomb": "{{ 10 ** 100000000 }}",
+    "format width bomb": "{{ '%999999999d' % 1 }}",
+    "output flood": "{% for i in range(99999) %}{{ 'y' * 99999 }}{% endfor %}",
+    "replace bomb": "{{ ('x' * 900000) | replace('x', 'x' * 900000) }}",
+    "replace method bomb": "{{ ('x' * 900000).replace('x', 'x' * 900000) }}",
+    "join bomb": "{{ ('x' * 900000) | join('x' * 900000) }}",
+    "format bomb": "{{ '{:>999999999}'.format(1) }}",
+    "tab bomb": "{{ ('\t' * 900000).expandtabs(900000) }}",
+    "a type error": "{{ messages + 1 }}",
+    "undefined call": "{{ nothing() }}",
+}
+
+
+@pytest.fixture(autouse=True)
+def _short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the nested loops would run to the 5 s deadline; half a second shows the same
+    monkeypatch.setattr(template_sandbox, "TIME_LIMIT", 0.5)
+
+
+def render_hostile(template: str, source: str) -> str:
+    return render(
+        template, [Turn("user", "hi")], bos_token="<s>", eos_token="</s>", template_source=source
+    )
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_TEMPLATES))
+def test_a_hostile_user_template_is_one_usage_error(name: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        render_hostile(HOSTILE_TEMPLATES[name], "file")
+    error = caught.value
+    assert error.exit_code == ExitCode.USAGE
+    assert "\n" not in str(error)
+    assert error.message.startswith("the --chat-template file could not be rendered: ")
+    assert error.hint and "--chat-format" in error.hint
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_TEMPLATES))
+def test_a_hostile_model_template_is_one_load_error(name: str) -> None:
+    with pytest.raises(ModelLoadError) as caught:
+        render_hostile(HOSTILE_TEMPLATES[name], "gguf")
+    error = caught.value
+    assert error.exit_code == ExitCode.MODEL_LOAD
+    assert "\n" not in str(error)
+    assert error.message.startswith("the model's own chat template (in its GGUF)")
+    assert error.hint and "--chat-format" in error.hint and "--chat-template" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("include", "{% include %}"),
+        ("huge range", "1,000,000,000"),
+        ("nested range", "ran for more than"),
+        ("lone surrogate", "lone surrogate (U+D800)"),
+        ("recursive macro", "recursed too deeply"),
+        ("syntax error", "line 1"),
+    ],
+)
+def test_the_line_says_what_went_wrong(name: str, fragment: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(fragment)):
+        render_hostile(HOSTILE_TEMPLATES[name], "file")
+
+
+def test_a_long_conversation_still_renders() -> None:
+    # the size limit grows with the conversation: 3 MB of content is no bomb
+    turns = [Turn("user", "word " * 200_000), Turn("assistant", "ok"), Turn("user", "x" * 10**6)]
+    text = render(BUILTIN_TEMPLATES["chatml"], turns, bos_token="", eos_token="")
+    assert len(text) > 2 * 10**6
+
+
+def test_namespace_loops_and_macros_still_work() -> None:
+    template = (
+        "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+        "{% endfor %}{% macro tag(r) %}<{{ r }}>{% endmacro %}"
+        "{% for m in messages %}{{ tag(m.role) }}{{ m.content | trim }}{% endfor %}"
+        "{{ ns.n }}{{ range(3) | list | join(',') }}{{ 'ab' * 2 }}{{ '%d' % 7 }}"
+    )
+    turns = [Turn("user", " hi "), Turn("assistant", "yo")]
+    assert render(template, turns, bos_token="", eos_token="") == "<user>hi<assistant>yo20,1,2abab7"

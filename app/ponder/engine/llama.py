@@ -147,11 +147,23 @@ class LlamaEngine:
         return bool(self._c.llama_vocab_get_add_bos(self._vocab))
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
-        """Tokenize with special tokens recognised (a rendered template contains them)."""
-        tokens: list[int] = self._llama.tokenize(
-            text.encode("utf-8"), add_bos=add_bos, special=True
-        )
-        return tokens
+        """Tokenize with special tokens recognised (a rendered template contains them).
+
+        Not ``Llama.tokenize``: llama-cpp-python sizes its buffer by the model's trained
+        context, so a GGUF claiming 2^31-1 tokens made it allocate 8 GiB (a 9 GB peak
+        against a 1.3 GiB plan, issue 13). A token is at least one byte, so the text's
+        length (plus the BOS) is always enough; llama.cpp says so if it is not.
+        """
+        raw = text.encode("utf-8")
+        size = len(raw) + 2
+        while True:
+            buf = (self._c.llama_token * size)()
+            n = self._c.llama_tokenize(self._vocab, raw, len(raw), buf, size, add_bos, True)
+            if n >= 0:
+                return list(buf[:n])
+            if -n <= size:  # llama.cpp's int32 overflow: no count we could allocate
+                raise ModelLoadError(f"llama.cpp could not tokenize {len(raw):,} bytes")
+            size = -n
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)

@@ -45,6 +45,7 @@ class _Tensor:
     name: str
     n_bytes: int
     type_name: str  # ggml type, e.g. "Q4_K"
+    n_dims: int = 1  # as ggml counts them: trailing dimensions of 1 do not count
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,15 @@ def _read_tensor_infos(cur: _Cursor, count: int, alignment: int) -> list[_Tensor
         if offset != expected_offset:
             raise _Corrupt(f"tensor {name!r} at offset {offset}, expected {expected_offset}")
         names.add(name)
-        tensors.append(_Tensor(name, n_bytes, GGMLQuantizationType(raw_type).name))
+        tensors.append(_Tensor(name, n_bytes, GGMLQuantizationType(raw_type).name, _n_dims(dims)))
         expected_offset = _align(offset + n_bytes, alignment)
     return tensors
+
+
+def _n_dims(dims: list[int]) -> int:
+    while len(dims) > 1 and dims[-1] == 1:
+        dims = dims[:-1]
+    return len(dims)
 
 
 def _align(n: int, alignment: int) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from gguf import Keys, LlamaFileType
 
 from ponder.errors import GGUFError
+from ponder.gguf_info import sanity
 from ponder.gguf_info.header import _HINT_REDOWNLOAD, _Header, _read_header
 from ponder.gguf_info.meta import _Meta, _missing_key
 from ponder.gguf_info.split import _read_shards
@@ -117,6 +118,7 @@ def _token(header: _Header, meta: _Meta, template: str) -> str | None:
 def _build(headers: list[_Header]) -> GGUFInfo:
     first = headers[0]
     meta = _Meta(first.path, first.kv, _architecture(first))
+    sanity.check(first, meta, headers)
     n_layer = meta.required_int(Keys.LLM.BLOCK_COUNT, limit=MAX_LAYERS)
     n_embd = meta.required_int(Keys.LLM.EMBEDDING_LENGTH)
     n_head = meta.get_layer_max(Keys.Attention.HEAD_COUNT) or 0

@@ -52,6 +52,9 @@ class _Array:
 Number = int | float | bool
 Value = Number | str | tuple[Number, ...] | _Array
 _SMALL_ARRAY = 4096  # numeric arrays up to this length are read (per-layer values)
+# Arrays of arrays: llama.cpp reads none, and each level cost a Python frame here, so a
+# 3,000-deep one ended in RecursionError (issue 13). Deeper than this is a damaged file.
+MAX_NESTING = 8
 
 
 class _Cursor:
@@ -111,12 +114,14 @@ def _read_value(cur: _Cursor, vtype: GGUFValueType, key: str) -> Value:
         if item_type in _SCALARS and count <= _SMALL_ARRAY:
             return tuple(cur.scalar(_SCALARS[item_type]) for _ in range(count))
         array = _Array(item_type, count, cur.pos)
-        _skip_items(cur, item_type, count, key)
+        _skip_items(cur, item_type, count, key, depth=1)
         return array
     return cur.scalar(_SCALARS[vtype])
 
 
-def _skip_items(cur: _Cursor, item_type: GGUFValueType, count: int, key: str) -> None:
+def _skip_items(
+    cur: _Cursor, item_type: GGUFValueType, count: int, key: str, *, depth: int
+) -> None:
     if item_type in _SCALARS:
         cur.take(count * _SCALARS[item_type].size)
     elif item_type is GGUFValueType.STRING:
@@ -128,8 +133,10 @@ def _skip_items(cur: _Cursor, item_type: GGUFValueType, count: int, key: str) ->
         cur.pos = pos
         cur.take(0)  # the last string may end past the file
     else:
+        if depth >= MAX_NESTING:
+            raise _Corrupt(f"key {key!r} holds arrays nested more than {MAX_NESTING} deep")
         for _ in range(count):
-            _skip_items(cur, _value_type(cur.u32(), key), cur.u64(), key)
+            _skip_items(cur, _value_type(cur.u32(), key), cur.u64(), key, depth=depth + 1)
 
 
 def _strings_at(buf: mmap.mmap, array: _Array, wanted: set[int]) -> dict[int, str]:

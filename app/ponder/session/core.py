@@ -23,7 +23,8 @@ from ponder import download, gguf_info, hardware
 from ponder.catalog import Catalog, Resolved
 from ponder.chat_settings import ChatSettings
 from ponder.config import Settings, models_dir
-from ponder.engine import EngineLoader, LlamaEngine
+from ponder.engine import EngineLoader
+from ponder.engine.preflight import VERDICTS_FILE, checked_loader
 from ponder.errors import (
     DiskFullError,
     Interrupted,
@@ -72,7 +73,7 @@ class Session:
         catalog: Catalog,
         history: History | None = None,
         history_path: Path | None = None,
-        load_engine: EngineLoader = LlamaEngine.load,
+        load_engine: EngineLoader | None = None,
         hub: download.Hub | None = None,
         hardware_profile: hardware.HardwareProfile | None = None,
     ) -> None:
@@ -91,7 +92,9 @@ class Session:
         self._history = history
         self._history_path = history_path
         self._owns_history = False
-        self._load_engine = load_engine
+        # By default, llama.cpp's load after a child process has opened the file once
+        # (ponder.engine.preflight): a file that would abort llama.cpp costs the child.
+        self._load_engine = load_engine or checked_loader(paths.cache_dir / VERDICTS_FILE)
         self._hardware = hardware_profile
         self._fixed_hardware = hardware_profile is not None
         self._open_lock = threading.Lock()  # one model opens at a time
