@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from support.fakehub import FakeHub
+from support.llama_server import REMOTE_ALIAS, REMOTE_KEY, LlamaServer
 from support.models import LONG_GRAMMAR, PREFILLED_GRAMMAR, THINK_GRAMMAR, write_r1_copy
 
 CACHE = Path(os.environ.get("PONDER_TEST_CACHE", Path.home() / ".cache" / "ponder-tests"))
@@ -70,6 +71,18 @@ def grammars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def r1_gemma(gemma_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the Gemma GGUF carrying an old-style DeepSeek-R1 distill template."""
     return write_r1_copy(gemma_path, tmp_path_factory.mktemp("r1"))
+
+
+@pytest.fixture(scope="session")
+def llama_server(r1_gemma: Path) -> Iterator[LlamaServer]:
+    """llama.cpp's own server (xllamacpp) on 127.0.0.1, serving the R1-templated Gemma, in a
+    process of its own; shared by every test that needs it and stopped at the end."""
+    server = LlamaServer(r1_gemma, alias=REMOTE_ALIAS, api_key=REMOTE_KEY, n_ctx=4096)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture()

@@ -30,6 +30,7 @@ from pydantic_settings import (
 
 from ponder.errors import ConfigError
 from ponder.paths import Paths, default_paths
+from ponder.remote_settings import RemoteConfig
 
 MAX_SETTINGS_FILE_BYTES = 1 << 20  # config.toml, models.toml: a few KB in practice
 MAX_THREADS = 1024
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
         default=None, ge=1, le=MAX_THREADS, description="CPU threads for generation."
     )
     save_chats: bool = Field(default=True, description="Save headless runs to the chat history.")
+    remotes: dict[str, RemoteConfig] = Field(
+        default_factory=dict,
+        description="OpenAI-compatible servers, by name (`ponder remote add` writes them).",
+    )
 
     @field_validator("models_dir", mode="before")
     @classmethod

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 FinishReason = Literal["stop", "length", "interrupted"]
+# Who measured: this process's engine, a server's own report, or this client's clock.
+Source = Literal["local", "server", "client"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ class Finished:
     finish_reason: FinishReason
     usage: Usage = field(default_factory=Usage)
     timings: Timings = field(default_factory=Timings)
+    timings_source: Source = "local"
+    usage_source: Source = "local"
 
 
 ChatEvent = Started | ReasoningDelta | AnswerDelta | Finished

@@ -103,7 +103,10 @@ def test_json_is_one_object_with_the_documented_fields(cli: Cli) -> None:
         "finish_reason",
         "usage",
         "timings",
+        "timings_source",
+        "usage_source",
     ]
+    assert doc["timings_source"] == doc["usage_source"] == "local"
     assert doc["model"] == Path(cli.model).name and doc["finish_reason"] == "stop"
     assert doc["answer"].startswith(ANSWER_START) and REASONING_BIT in doc["reasoning"]
     usage = doc["usage"]

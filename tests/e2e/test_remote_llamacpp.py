@@ -9,6 +9,7 @@ Replies are kept a few tokens long: the shared machines decode at about a token 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -27,25 +28,22 @@ from ponder.remote import (
     RemoteSettings,
 )
 from ponder.sampling import SamplingParams
-from support.llama_server import LlamaServer
+from ponder.session import ReplyRequest, open_session
+from support.cli import assert_clean_error, ponder
+from support.llama_server import REMOTE_ALIAS, REMOTE_KEY, LlamaServer
 
 pytestmark = pytest.mark.real_model
 
-KEY = "sk-e2e-remote-key"
-ALIAS = "DeepSeek-R1-Distill-Test"
+KEY = REMOTE_KEY
+ALIAS = REMOTE_ALIAS
 TURNS = [Turn("system", "Answer briefly."), Turn("user", "Is the sky blue?")]
 SHORT = 'root ::= "<think>" "it is day" "</think>" " Yes."\n'
 LONG = 'root ::= "<think>" [a-z ]{300,400} "</think>" "done."\n'
 
 
 @pytest.fixture(scope="module")
-def server(r1_gemma: Path) -> Iterator[LlamaServer]:
-    llama = LlamaServer(r1_gemma, alias=ALIAS, api_key=KEY, n_ctx=4096)
-    llama.start()
-    try:
-        yield llama
-    finally:
-        llama.stop()
+def server(llama_server: LlamaServer) -> LlamaServer:
+    return llama_server
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +127,85 @@ def test_prompt_over_the_context(engine: RemoteEngine) -> None:
         engine.stream(turns, SamplingParams(max_tokens=1))
     assert caught.value.exit_code == ExitCode.CONTEXT_OVERFLOW
     assert "the server's context holds 4,096" in caught.value.message
+
+
+# -- the CLI, as a user runs it ---------------------------------------------------------
+
+
+def test_remote_add_run_continue_and_list_from_the_cli(
+    server: LlamaServer, ponder_env: dict[str, str], ponder_home: Path, tmp_path: Path
+) -> None:
+    env = {**ponder_env, "LAB_KEY": KEY}
+    added = ponder("remote", "add", "lab", server.url, "--api-key-env", "LAB_KEY", env=env)
+    assert added.returncode == 0, added.stderr
+    assert "lab: llama-server" in added.stderr and ALIAS in added.stderr
+    listed = json.loads(ponder("remote", "list", "--json", env=env).stdout)
+    assert [(r["name"], r["kind"], r["models"], r["reachable"]) for r in listed] == [
+        ("lab", "llama-server", [ALIAS], True)
+    ]
+    grammar = tmp_path / "short.gbnf"
+    grammar.write_text(SHORT, encoding="utf-8")
+    ran = ponder("run", "lab:", "--grammar", grammar, "--json", "Is the sky blue?", env=env)
+    assert ran.returncode == 0, ran.stderr
+    doc = json.loads(ran.stdout)
+    assert (doc["model"], doc["reasoning"], doc["answer"]) == (f"lab:{ALIAS}", "it is day", "Yes.")
+    assert doc["finish_reason"] == "stop" and doc["timings_source"] == "server"
+    assert doc["usage"]["completion_tokens"] > 3 and doc["usage_source"] == "server"
+    # Text mode, continuing the chat from stdin: the answer on stdout, thinking on stderr.
+    again = ponder(
+        "run", f"lab:{ALIAS}", "-c", "--grammar", grammar, env=env, stdin=b"And at night?"
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "Yes.\n" and "it is day" in again.stderr
+    shown = ponder("chats", "show", str(doc["chat_id"]), env=env)
+    assert shown.stdout.count("Yes.") == 2 and "And at night?" in shown.stdout
+    # The key is in no file Ponder wrote.
+    for path in ponder_home.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+    tested = json.loads(ponder("remote", "test", "lab", "--json", env=env).stdout)
+    assert tested["kind"] == "llama-server" and tested["model"] == ALIAS
+    assert tested["usage"]["prompt_tokens"] > 0 and tested["timings_source"] == "server"
+
+
+def test_cli_errors_are_one_line_with_the_documented_codes(
+    server: LlamaServer, ponder_env: dict[str, str]
+) -> None:
+    env = dict(ponder_env)  # no LAB_KEY set
+    assert (
+        ponder("remote", "add", "lab", server.url, "--api-key-env", "LAB_KEY", env=env).returncode
+        == 0
+    )
+    assert_clean_error(ponder("run", "lab:", "hi", env=env), 1, "set LAB_KEY")
+    env["LAB_KEY"] = KEY
+    assert_clean_error(ponder("run", "lab:DeepSeek-R1", "hi", env=env), 3, "did you mean")
+    assert_clean_error(ponder("run", "labs:x", "hi", env=env), 3, "no remote named 'labs'")
+    assert_clean_error(ponder("remote", "add", "r1", server.url, env=env), 2, "model family")
+    long_prompt = "word " * 5000
+    assert_clean_error(ponder("run", "lab:", long_prompt, env=env), 5, "context")
+    assert ponder("remote", "rm", "lab", env=env).returncode == 0
+    assert ponder("remote", "list", "--json", env=env).stdout.strip() == "[]"
+
+
+def test_wrap_up_on_the_real_server_goes_on_from_the_prefill(
+    server: LlamaServer, ponder_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reply is cut at its first reasoning piece and llama-server continues the
+    assistant message that ends in </think>: the rest is answer, saved as one reply."""
+    monkeypatch.setenv("LAB_KEY", KEY)
+    session = open_session()
+    session.remotes.add("lab", url=server.url, api_key_env="LAB_KEY")
+    wrap_up = threading.Event()
+    wrap_up.set()
+    model = session.open_model("lab:")
+    reply = model.reply(
+        ReplyRequest(prompt="Is the sky blue?", overrides={"max_tokens": 12, "seed": 1}),
+        wrap_up=wrap_up,
+    )
+    finished = reply.drain()
+    assert reply.live.wrapped_up and reply.reasoning
+    assert finished.finish_reason in ("stop", "length")
+    saved = session.require_history().get_chat(reply.chat_id or 0).messages[-1]
+    assert (saved.reasoning, saved.content) == (reply.reasoning, reply.answer)
+    assert saved.status in ("complete", "length")
+    session.close()

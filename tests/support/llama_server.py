@@ -18,6 +18,10 @@ from types import TracebackType
 
 import httpx2
 
+# The shared test server's key and model name (tests/conftest.py: the llama_server fixture).
+REMOTE_KEY = "sk-e2e-remote-key"
+REMOTE_ALIAS = "DeepSeek-R1-Distill-Test"
+
 # Attribute names checked against xllamacpp 2026.10 (CommonParams, CpuParams, Server).
 _SCRIPT = """
 import sys, time, xllamacpp

@@ -29,27 +29,31 @@ def _choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
 PARSE_CASES: list[tuple[str, object, Chunk]] = [
     ("content", _choice({"content": "hi"}), Chunk(content="hi")),
     ("content null", _choice({"role": "assistant", "content": None}), Chunk()),
-    ("reasoning_content", _choice({"reasoning_content": "r"}), Chunk(reasoning="r")),
-    ("reasoning", _choice({"reasoning": "r"}), Chunk(reasoning="r")),
+    (
+        "reasoning_content",
+        _choice({"reasoning_content": "r"}),
+        Chunk(reasoning="r", reasoning_field="reasoning_content"),
+    ),
+    ("reasoning", _choice({"reasoning": "r"}), Chunk(reasoning="r", reasoning_field="reasoning")),
     (
         "both: reasoning_content wins, once",
         _choice({"reasoning_content": "a", "reasoning": "a"}),
-        Chunk(reasoning="a"),
+        Chunk(reasoning="a", reasoning_field="reasoning_content"),
     ),
     (
         "both, reasoning_content empty",
         _choice({"reasoning_content": "", "reasoning": "b"}),
-        Chunk(reasoning="b"),
+        Chunk(reasoning="b", reasoning_field="reasoning"),
     ),
     (
         "both, reasoning_content null",
         _choice({"reasoning_content": None, "reasoning": "b"}),
-        Chunk(reasoning="b"),
+        Chunk(reasoning="b", reasoning_field="reasoning"),
     ),
     (
         "reasoning and content in one delta",
         _choice({"reasoning": "r", "content": "c"}),
-        Chunk(reasoning="r", content="c"),
+        Chunk(reasoning="r", content="c", reasoning_field="reasoning"),
     ),
     ("a non-string reasoning is ignored", _choice({"reasoning": {"effort": "high"}}), Chunk()),
     ("finish_reason", _choice({}, "length"), Chunk(finish_reason="length")),

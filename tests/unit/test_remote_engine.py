@@ -140,15 +140,35 @@ def test_sampling_names_per_server(kind: str, present: set[str], absent: set[str
     assert not absent & body.keys()
 
 
-def test_grammar_goes_to_llama_server_only() -> None:
+@pytest.mark.parametrize(
+    ("kind", "version", "field"),
+    [
+        ("llama-server", None, {"grammar": 'root ::= "yes"'}),
+        ("sglang", "0.5.3", {"ebnf": 'root ::= "yes"'}),
+        ("vllm", "0.19.1", {"structured_outputs": {"grammar": 'root ::= "yes"'}}),
+        ("vllm", "0.10.2rc1", {"guided_grammar": 'root ::= "yes"'}),
+        ("vllm", None, {"structured_outputs": {"grammar": 'root ::= "yes"'}}),
+    ],
+)
+def test_a_grammar_goes_where_each_server_takes_it(
+    kind: str, version: str | None, field: dict[str, object]
+) -> None:
     grammar = 'root ::= "yes"'
-    with FakeOpenAI(kind="llama-server") as fake:
-        body = _engine(fake).request_body(TURNS, SamplingParams(grammar=grammar))
-        assert body["grammar"] == grammar
-    with FakeOpenAI(kind="vllm") as fake:
+    with FakeOpenAI(kind=kind) as fake:
+        engine = _engine(fake)
+        engine.info = ServerInfo(kind=engine.info.kind, version=version, models=engine.info.models)
+        body = engine.request_body(TURNS, SamplingParams(grammar=grammar))
+        assert {k: body[k] for k in field} == field
+        others = {"grammar", "ebnf", "guided_grammar", "structured_outputs"} - field.keys()
+        assert not others & body.keys()
+
+
+@pytest.mark.parametrize("kind", ["ollama", "lmstudio", "openai"])
+def test_a_grammar_is_refused_where_no_server_field_takes_it(kind: str) -> None:
+    with FakeOpenAI(kind=kind) as fake:
         engine = _engine(fake)
         with pytest.raises(UsageError, match="grammar") as caught:
-            engine.stream(TURNS, SamplingParams(grammar=grammar))
+            engine.stream(TURNS, SamplingParams(grammar='root ::= "yes"'))
         assert caught.value.exit_code == ExitCode.USAGE
         assert fake.completions() == []  # refused before anything was sent
 

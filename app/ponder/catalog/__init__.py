@@ -15,6 +15,8 @@ over the shipped one: an entry with an existing id replaces it, a new id is adde
 The parts, from the bottom up (each imports only from those above it):
 
 * :mod:`~ponder.catalog.schema` — the pydantic models of one entry and their validators.
+* :mod:`~ponder.catalog.served` — :class:`ServedEntry`: a model that runs only on a
+  server (the 671B R1s), with what serving it takes.
 * :mod:`~ponder.catalog.resolve` — :class:`Catalog` and :class:`Resolved`: what a user
   types, resolved to one model and one quant, with "did you mean" for a miss.
 * :mod:`~ponder.catalog.loading` — :func:`load_catalog` and :func:`parse_catalog`: reading,
@@ -35,6 +37,7 @@ from ponder.catalog.schema import (
     QuantEntry,
     Sampling,
 )
+from ponder.catalog.served import ServedEntry, ServingOption
 
 __all__ = [
     "DEFAULT_QUANT",
@@ -45,6 +48,8 @@ __all__ = [
     "QuantEntry",
     "Resolved",
     "Sampling",
+    "ServedEntry",
+    "ServingOption",
     "load_catalog",
     "parse_catalog",
 ]

@@ -13,35 +13,52 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from ponder.catalog.resolve import Catalog, _build_index
 from ponder.catalog.schema import ModelEntry, _CatalogFile
+from ponder.catalog.served import ServedEntry
 from ponder.config import parse_toml, read_settings_text
 from ponder.errors import CatalogError
 
 
+class _Document(_CatalogFile):
+    """A whole catalog file: ``[[model]]`` tables and ``[[served]]`` (server-only) ones."""
+
+    served: list[ServedEntry] = Field(default_factory=list)
+
+
 def load_catalog(user_catalog: Path | None = None) -> Catalog:
-    """Load the shipped catalog and merge ``user_catalog`` over it when that file exists."""
+    """Load the shipped catalog and merge ``user_catalog`` over it when that file exists.
+
+    Served entries merge the same way as models: the user's replace those with their id.
+    """
     text, source = _read_builtin()
-    entries = [(entry, source) for entry in parse_catalog(text, source)]
+    document = _parse(text, source)
+    entries = [(entry, source) for entry in document.model]
+    served = {entry.id: entry for entry in document.served}
     user_text = None if user_catalog is None else _read_file(user_catalog)
     if user_catalog is not None and user_text is not None:
         user_source = str(user_catalog)
-        user_entries = parse_catalog(user_text, user_source)
-        entries = _merge(entries, [(entry, user_source) for entry in user_entries])
-    return Catalog(entry for entry, _ in entries)
+        user = _parse(user_text, user_source)
+        entries = _merge(entries, [(entry, user_source) for entry in user.model])
+        served.update({entry.id: entry for entry in user.served})
+    return Catalog((entry for entry, _ in entries), served=served.values())
 
 
 def parse_catalog(text: str, source: str) -> list[ModelEntry]:
     """Parse and validate one catalog document; ``source`` names it in error messages."""
+    return _parse(text, source).model
+
+
+def _parse(text: str, source: str) -> _Document:
     raw = parse_toml(text, source, error=CatalogError)
     try:
-        models = _CatalogFile.model_validate(raw).model
+        document = _Document.model_validate(raw)
     except ValidationError as exc:
         raise CatalogError(_describe(source, raw, exc)) from None
-    _build_index([(entry, source) for entry in models])
-    return models
+    _build_index([(entry, source) for entry in document.model])
+    return document
 
 
 def _read_builtin() -> tuple[str, str]:

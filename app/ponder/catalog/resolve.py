@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ponder.catalog.schema import ModelEntry, QuantEntry, _names
+from ponder.catalog.served import ServedEntry
 from ponder.errors import CatalogError, ModelNotFoundError
 
 
@@ -43,9 +44,26 @@ class Resolved:
 class Catalog:
     """The models Ponder knows, in catalog order, with lookup by id or alias."""
 
-    def __init__(self, models: Iterable[ModelEntry]) -> None:
+    def __init__(self, models: Iterable[ModelEntry], *, served: Iterable[ServedEntry] = ()) -> None:
         self._models = list(models)
         self._index = _build_index([(entry, "catalog") for entry in self._models])
+        self._served = list(served)
+        for entry in self._served:
+            for name in (entry.id, *entry.aliases):
+                if name in self._index:
+                    raise CatalogError(
+                        f"catalog: served model '{entry.id}': '{name}' is already used "
+                        f"by model '{self._index[name].id}'"
+                    )
+
+    @property
+    def served(self) -> list[ServedEntry]:
+        """Models that run only on a server (the 671B R1s): no download, a serving guide."""
+        return list(self._served)
+
+    def served_entry(self, ref: str) -> ServedEntry | None:
+        """The served entry ``ref`` names (its id or an alias), or None."""
+        return next((entry for entry in self._served if entry.matches(ref)), None)
 
     @property
     def models(self) -> list[ModelEntry]:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ponder import __version__
-from ponder.cli import chat_ui, chats, machine, models, run
+from ponder.cli import chat_ui, chats, machine, models, remote, run
 from ponder.cli.errors import EXIT_CODES_HELP, report
 from ponder.cli.options import OrderedGroup
 
@@ -63,6 +63,7 @@ for command in (
     machine.fit,
     machine.setup,
     models.catalog,
+    remote.remote,
     chat_ui.chat,
 ):
     ponder.add_command(command)

@@ -163,7 +163,7 @@ def _verify(session: Session, ref: str | None) -> int:
 @click.pass_obj
 def catalog(env: Env, as_json: bool) -> int:
     with env.session() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": model.id,
                 "aliases": list(model.aliases),
@@ -172,10 +172,22 @@ def catalog(env: Env, as_json: bool) -> int:
             }
             for model in session.catalog.models
         ]
+        rows += [
+            {
+                "id": served.id,
+                "aliases": list(served.aliases),
+                "quants": [],
+                "default_quant": None,
+                "served_only": True,
+                "upstream": served.upstream,
+            }
+            for served in session.catalog.served
+        ]
     if as_json:
         print(json.dumps(rows, indent=2))
         return ExitCode.OK
     for row in rows:
         names = ", ".join(row["aliases"]) or row["id"]
-        print(f"{row['id']:<32} {names:<28} {' '.join(row['quants'])}")
+        what = " ".join(row["quants"]) or f"on a server only: {row['upstream']}"
+        print(f"{row['id']:<32} {names:<28} {what}")
     return ExitCode.OK

@@ -93,6 +93,9 @@ def finish_fields(finished: Finished) -> dict[str, Any]:
             "completion_tokens": u.completion_tokens,
         },
         "timings": t.as_dict(),
+        # Remote engines: "server" when the server reported them, "client" when counted here.
+        "timings_source": finished.timings_source,
+        "usage_source": finished.usage_source,
     }
 
 

@@ -15,24 +15,10 @@ Modules, one job each:
 Nothing here imports ``llama_cpp``, ``huggingface_hub`` or ``textual``, and nothing runs at
 import time.
 
-What is left for issue 10 (this package is only its engine core):
-
-* A message-level seam in ``ponder.session``: its ``Engine`` protocol is token-level
-  (tokenize, generate tokens), so ``LoadedModel.reply`` needs a path that hands turns to
-  :meth:`RemoteEngine.stream` and maps :class:`RemoteResult` to ``Finished`` (usage,
-  timings, ``timings_source`` into ``--json``), and saves the partial reply of a
-  :class:`~ponder.remote.errors.RemoteError` whose ``started`` is true.
-* ``[remotes.NAME]`` in the config, ``ponder remote add/list/test/rm``, ``NAME:MODEL``
-  references (refusing names that clash with catalog families), the TUI's model picker,
-  remembering the probe's :class:`ServerInfo` per remote, reading the key from
-  ``api_key_env`` only, and the one-time warning for plain ``http://`` to a host that is
-  not loopback.
-* Wrap up (Ctrl+G): close the stream and ask again with the reasoning so far plus
-  ``</think>`` as the start of the assistant message (vLLM/SGLang
-  ``continue_final_message``, llama-server's assistant prefill).
-* ``--grammar`` for vLLM (``structured_outputs``) and SGLang (``ebnf``): refused for now.
-* The catalog's remote-only R1 / R1-0528 671B entries, ``docs/remote.md``, and
-  ``bench/bench_remote.py``.
+The session reaches it through :class:`ponder.session.remote_model.RemoteModel` (a
+``LoadedModel`` whose deltas come from :meth:`RemoteEngine.stream`) and the remotes use
+cases in :mod:`ponder.session.remotes`; docs/remote.md is the user's guide and
+docs/architecture.md#remote-models the design.
 """
 
 from ponder.remote.client import RemoteClient, RemoteSettings

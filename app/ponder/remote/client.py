@@ -212,7 +212,7 @@ class RemoteClient:
             hint = (
                 f"set {env} to the server's key"
                 if env
-                else "give the remote an API key environment variable and set it"
+                else "add the remote again with --api-key-env VAR, and set VAR to the key"
             )
         return RemoteAuthError(f"{self.display_url} {what} (HTTP {status})", hint=hint)
 

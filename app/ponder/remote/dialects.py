@@ -71,6 +71,7 @@ class Chunk:
     finish_reason: str | None = None
     usage: ServerUsage | None = None
     timings: ServerTimings | None = None
+    reasoning_field: str | None = None  # which delta field carried the reasoning
 
 
 class ServerErrorObject(Exception):
@@ -108,16 +109,24 @@ def parse_chunk(obj: object) -> Chunk:
     if not isinstance(obj, dict):
         raise ServerErrorObject(f"a chunk that is not a JSON object: {str(obj)[:80]}")
     reasoning = content = ""
-    finish = None
+    finish = field = None
     choices = obj.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         choice = choices[0]
         delta = choice.get("delta")
         if isinstance(delta, dict):
-            reasoning = next((t for f in REASONING_FIELDS if (t := _text(delta.get(f)))), "")
+            field = next((f for f in REASONING_FIELDS if _text(delta.get(f))), None)
+            reasoning = _text(delta.get(field)) if field else ""
             content = _text(delta.get("content"))
         finish = _text(choice.get("finish_reason")) or None
-    return Chunk(reasoning, content, finish, _usage(obj.get("usage")), _timings(obj.get("timings")))
+    return Chunk(
+        reasoning,
+        content,
+        finish,
+        _usage(obj.get("usage")),
+        _timings(obj.get("timings")),
+        field,
+    )
 
 
 class ReplyNormalizer:
@@ -137,6 +146,16 @@ class ReplyNormalizer:
         self.finish_reason: str | None = None
         self.usage: ServerUsage | None = None
         self.timings: ServerTimings | None = None
+        self.reasoning_field: str | None = None
+
+    @property
+    def reasoning_via(self) -> str:
+        """Where this reply's reasoning arrived, for ``ponder remote test``."""
+        if self.reasoning_field is not None:
+            return f"delta.{self.reasoning_field}"
+        if self.reasoning_chunks:
+            return "content, split by Ponder at </think>"
+        return "nowhere (no reasoning in this reply)"
 
     @property
     def text(self) -> tuple[str, str]:
@@ -164,6 +183,7 @@ class ReplyNormalizer:
         out: list[Delta] = []
         if chunk.reasoning:
             self.reasoning_chunks += 1
+            self.reasoning_field = self.reasoning_field or chunk.reasoning_field
             if not self.fields and self._splitter is not None:
                 out += self._splitter.flush()  # content came first after all
             self.fields = True

@@ -16,8 +16,9 @@ What it keeps the same as a local run:
 * **The sampling.** The model's recommended values are always sent (Ollama's ``/v1`` would
   otherwise sample at 1.0/1.0), the options a server does not take are left out, and an
   option that is off (``top_k`` 0, ``min_p`` 0, repeat penalty 1) is not sent, since the
-  servers disagree on how to say "off". ``grammar`` goes to llama-server; other servers
-  get a clear refusal rather than a silently unconstrained reply.
+  servers disagree on how to say "off". A grammar goes to llama-server, vLLM and SGLang,
+  each in its own field; other servers get a clear refusal rather than a silently
+  unconstrained reply.
 * **Checks before anything is recorded.** :meth:`RemoteEngine.stream` returns only once
   the server has accepted the request (a 200), so a wrong key, an unknown model or an
   over-long prompt raises before the caller creates any history row, as the local engine
@@ -32,6 +33,7 @@ and decode speed), else this client's clock; :attr:`RemoteResult.timings_source`
 from __future__ import annotations
 
 import difflib
+import itertools
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
@@ -61,7 +63,8 @@ _EXTRAS: dict[ServerKind, dict[str, str]] = {
 }
 _OFF: dict[str, float] = {"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}
 _IGNORE_EOS: frozenset[ServerKind] = frozenset({"llama-server", "vllm", "sglang"})
-_GRAMMAR: frozenset[ServerKind] = frozenset({"llama-server"})
+_GRAMMAR: frozenset[ServerKind] = frozenset({"llama-server", "vllm", "sglang"})
+_CONTINUE_FLAG: frozenset[ServerKind] = frozenset({"vllm", "sglang"})
 _FINISH: dict[str, FinishReason] = {"length": "length", "abort": "interrupted"}
 
 
@@ -73,6 +76,7 @@ class RemoteResult:
     timings_source: Literal["server", "client"]
     usage_source: Literal["server", "client"]  # client: counted from the chunks
     server_finish_reason: str | None = None
+    reasoning_via: str = ""  # which field (or the content's tags) carried the reasoning
 
 
 class RemoteEngine:
@@ -112,18 +116,35 @@ class RemoteEngine:
     def close(self) -> None:
         self.client.close()
 
-    def request_body(self, turns: Sequence[Turn], sampling: SamplingParams) -> dict[str, Any]:
-        """The JSON body of the chat-completion request for ``turns``."""
+    def request_body(
+        self,
+        turns: Sequence[Turn],
+        sampling: SamplingParams,
+        *,
+        prefill: str | None = None,
+        keep_reasoning: bool = False,
+    ) -> dict[str, Any]:
+        """The JSON body of the chat-completion request for ``turns``.
+
+        ``prefill`` is the start of the assistant's reply, which the server must go on
+        from rather than begin a new turn (wrap up: the reasoning so far and
+        ``</think>``). llama-server continues a last assistant message by itself; vLLM
+        and SGLang are told with ``continue_final_message``. ``keep_reasoning`` sends
+        earlier replies with their thinking even where the policy would strip it.
+        """
         kind = self.info.kind
         if sampling.grammar and kind not in _GRAMMAR:
             raise UsageError(
                 f"a grammar cannot be sent to {self.client.display_url} ({kind}): "
-                "Ponder forwards --grammar only to llama-server",
-                hint="drop --grammar, or serve the model with llama-server",
+                "Ponder forwards --grammar only to llama-server, vLLM and SGLang",
+                hint="drop --grammar, or serve the model with one of those",
             )
-        messages = [
-            {"role": t.role, "content": t.content} for t in apply_policy(turns, self.policy)
-        ]
+        policy = self.policy
+        if keep_reasoning:
+            policy = policy.model_copy(update={"strip_reasoning_in_history": False})
+        messages = [{"role": t.role, "content": t.content} for t in apply_policy(turns, policy)]
+        if prefill is not None:
+            messages.append({"role": "assistant", "content": prefill})
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -141,9 +162,12 @@ class RemoteEngine:
         if sampling.max_tokens is not None:
             body["max_tokens"] = sampling.max_tokens
         if sampling.grammar:
-            body["grammar"] = sampling.grammar
+            body.update(_grammar_field(self.info, sampling.grammar))
         if sampling.ignore_eos and kind in _IGNORE_EOS:
             body["ignore_eos"] = True
+        if prefill is not None and kind in _CONTINUE_FLAG:
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
         return body
 
     def stream(
@@ -152,9 +176,15 @@ class RemoteEngine:
         sampling: SamplingParams,
         *,
         cancel: threading.Event | None = None,
+        prefill: str | None = None,
+        keep_reasoning: bool = False,
     ) -> RemoteStream:
-        """Send the request; return the reply's deltas once the server has accepted it."""
-        body = self.request_body(turns, sampling)
+        """Send the request; return the reply's deltas once the server has accepted it.
+
+        With ``prefill`` (see :meth:`request_body`) the reply goes on from there; a prefill
+        closes the thinking, so what comes is read as answer.
+        """
+        body = self.request_body(turns, sampling, prefill=prefill, keep_reasoning=keep_reasoning)
         started = time.monotonic()
         try:
             response = self.client.open_stream("/chat/completions", body)
@@ -162,7 +192,9 @@ class RemoteEngine:
             if exc.status in (400, 404) and _names_missing_model(exc.message):
                 raise self._unknown_model(list_models(self.client)) from None
             raise
-        normalizer = ReplyNormalizer(start_in_reasoning=bool(self.policy.think_prefill))
+        normalizer = ReplyNormalizer(
+            start_in_reasoning=bool(self.policy.think_prefill) and prefill is None
+        )
         return RemoteStream(self.client, response, normalizer, started, cancel)
 
     def _unknown_model(self, known: Sequence[str]) -> RemoteModelNotFoundError:
@@ -290,6 +322,7 @@ class RemoteStream(Iterator[Delta]):
             timings_source="server" if t is not None else "client",
             usage_source="server" if usage is not None else "client",
             server_finish_reason=server_finish,
+            reasoning_via=norm.reasoning_via,
         )
 
 
@@ -322,6 +355,30 @@ def unknown_model_error(model: str, known: Sequence[str], url: str) -> RemoteMod
     else:
         hint = "load the model on the server, or check its name"
     return RemoteModelNotFoundError(f"{url} does not serve a model '{model}'", hint=hint)
+
+
+def _grammar_field(info: ServerInfo, grammar: str) -> dict[str, Any]:
+    """Where each server takes a GBNF grammar. llama-server: ``grammar``. SGLang: ``ebnf``
+    (its xgrammar backend reads GBNF). vLLM: ``structured_outputs.grammar`` from 0.11 on,
+    ``guided_grammar`` before (removed in 0.12)."""
+    if info.kind == "sglang":
+        return {"ebnf": grammar}
+    if info.kind == "vllm":
+        if _version(info.version) < (0, 11):
+            return {"guided_grammar": grammar}
+        return {"structured_outputs": {"grammar": grammar}}
+    return {"grammar": grammar}
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    """``"0.10.2rc1"`` as ``(0, 10, 2)``; an unknown version counts as the newest."""
+    parts = []
+    for piece in (text or "").split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, piece))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) if parts else (10**6,)
 
 
 def _names_missing_model(message: str) -> bool:

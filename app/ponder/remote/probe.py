@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ponder.remote.client import RemoteClient
+from ponder.remote.errors import RemoteError
 
 ServerKind = Literal["llama-server", "sglang", "vllm", "ollama", "lmstudio", "openai"]
 KINDS: tuple[ServerKind, ...] = ("llama-server", "sglang", "vllm", "ollama", "lmstudio", "openai")
@@ -39,6 +40,11 @@ class ServerInfo:
     version: str | None = None
     models: tuple[str, ...] = ()  # ids, then aliases that differ from them
     n_ctx: int | None = None  # the context per request, where the server says
+
+    @property
+    def label(self) -> str:
+        """The kind and version, as one shows them: "vllm 0.11.0"."""
+        return f"{self.kind} {self.version}" if self.version else self.kind
 
 
 def probe(client: RemoteClient) -> ServerInfo:
@@ -67,7 +73,15 @@ def probe(client: RemoteClient) -> ServerInfo:
         kind, version = "ollama", _str(ver.get("version"))
     elif _is_lmstudio(client.get_json("/api/v0/models", root=True)):
         kind = "lmstudio"
-    return ServerInfo(kind=kind, version=version, models=list_models(client), n_ctx=n_ctx)
+    listing = client.get_json("/models")
+    if kind == "openai" and not _is_listing(listing):
+        # Nothing identified the server, and it has no model list: not one of ours.
+        raise RemoteError(
+            f"{client.display_url} does not answer like an OpenAI-compatible server "
+            "(no model list at /models)",
+            hint="check the URL: it is the API base, which usually ends in /v1",
+        )
+    return ServerInfo(kind=kind, version=version, models=_model_ids(listing), n_ctx=n_ctx)
 
 
 def list_models(client: RemoteClient) -> tuple[str, ...]:
@@ -75,7 +89,14 @@ def list_models(client: RemoteClient) -> tuple[str, ...]:
 
     An alias that repeats an id (llama-server lists ``--alias`` as both) appears once.
     """
-    listing = client.get_json("/models")
+    return _model_ids(client.get_json("/models"))
+
+
+def _is_listing(listing: Any) -> bool:
+    return isinstance(listing, dict) and isinstance(listing.get("data"), list)
+
+
+def _model_ids(listing: Any) -> tuple[str, ...]:
     data = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(data, list):
         return ()

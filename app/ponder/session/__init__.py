@@ -18,9 +18,10 @@ from ponder.chat_settings import ChatSettings
 from ponder.history import Chat, ChatSummary, History, HistoryError, Message, SearchHit
 from ponder.session.core import OnEvent, RunRequest, Session
 from ponder.session.factory import open_session
-from ponder.session.loaded import LoadedModel, ReplyRequest, chat_turns
+from ponder.session.loaded import LoadedModel, LocalModel, ReplyRequest, chat_turns
 from ponder.session.loading import ModelOptions
-from ponder.session.reply import WRAP_UP_TEXT, LiveText, LiveUpdate, Reply
+from ponder.session.local_source import WRAP_UP_TEXT
+from ponder.session.reply import LiveText, LiveUpdate, Reply
 from ponder.session.spec import ModelSpec, NotInstalledError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "LiveText",
     "LiveUpdate",
     "LoadedModel",
+    "LocalModel",
     "Message",
     "ModelOptions",
     "ModelSpec",

@@ -23,7 +23,7 @@ from ponder import download, gguf_info, hardware
 from ponder.catalog import Catalog, Resolved
 from ponder.chat_settings import ChatSettings
 from ponder.config import Settings, models_dir
-from ponder.engine import EngineLoader, LoadParams
+from ponder.engine import EngineLoader
 from ponder.engine.preflight import VERDICTS_FILE, checked_loader
 from ponder.errors import (
     DiskFullError,
@@ -36,7 +36,7 @@ from ponder.errors import (
 from ponder.events import Notice, OpenEvent, Planned, PullFinished, PullStarted
 from ponder.history import History
 from ponder.paths import Paths
-from ponder.session.loaded import LoadedModel, ReplyRequest
+from ponder.session.loaded import LoadedModel, LocalModel, ReplyRequest
 from ponder.session.loading import (
     DEFAULT_OPTIONS,
     ModelOptions,
@@ -45,6 +45,7 @@ from ponder.session.loading import (
     model_key,
     probes,
 )
+from ponder.session.remotes import Remotes
 from ponder.session.reply import Reply
 from ponder.session.spec import ModelSpec, NotInstalledError, Resolver
 from ponder.store import InstalledModel, Store
@@ -85,6 +86,9 @@ class Session:
         self.store = Store(models_dir(settings, paths))
         self.hub = hub or download.Hub()
         self.resolver = Resolver(catalog, self.store)
+        self.remotes = Remotes(
+            settings, paths.config_file, paths.cache_dir / "remotes.json", catalog
+        )
         self._history = history
         self._history_path = history_path
         self._owns_history = False
@@ -95,7 +99,7 @@ class Session:
         self._fixed_hardware = hardware_profile is not None
         self._open_lock = threading.Lock()  # one model opens at a time
         self._current: LoadedModel | None = None
-        self._current_key: tuple[Path, LoadParams, str, str] | None = None
+        self._current_key: tuple[object, ...] | None = None
 
     # -- services ------------------------------------------------------------------
 
@@ -191,6 +195,12 @@ class Session:
         model and machine. ``on_event`` hears the plan, notices and pull progress.
         """
         emit = on_event or (lambda event: None)
+        if self.remotes.parse(ref) is not None:
+            return self._open_remote(ref, options, emit)
+        self.remotes.check_unknown(ref)
+        served = self.catalog.served_entry(ref)
+        if served is not None:
+            return self._open_remote(self.remotes.serving_one(served), options, emit)
         with self._open_lock:
             spec = self._resolve_or_pull(ref, options, emit, pull_missing, cancel)
             plan = self.plan(spec, options)
@@ -199,14 +209,36 @@ class Session:
             current = self._current
             if current is not None and self._current_key == key:
                 return current
-            if current is not None:
-                current.retire(f"{current.name} is being replaced by {spec.name}")
-                self._close_current()
+            self._replace_current(spec.name)
             if cancel is not None and cancel.is_set():
                 raise Interrupted("interrupted before the model loaded")
             loaded = self._load(spec, plan, emit)
             self._current, self._current_key = loaded, key
             return loaded
+
+    def _open_remote(self, ref: str, options: ModelOptions, emit: OnEvent) -> LoadedModel:
+        """``NAME:MODEL``: connect to the model on the remote (no weights load here)."""
+        if options.chat_format or options.chat_template:
+            raise UsageError(
+                f"{ref} is on a server, which prompts it with its own chat template",
+                hint="drop --chat-format / --chat-template, or set the template on the server",
+            )
+        with self._open_lock:
+            key = ("remote", ref, repr(self.remotes.get(ref.partition(":")[0])))
+            current = self._current
+            if current is not None and self._current_key == key:
+                return current
+            self._replace_current(ref)
+            model = self.remotes.open(ref, lambda: self.history, warn=lambda t: emit(Notice(t)))
+            emit(Planned(model.name, f"{model.name}: on {model.placement}", model.placement))
+            self._current, self._current_key = model, key
+            return model
+
+    def _replace_current(self, by: str) -> None:
+        current = self._current
+        if current is not None:
+            current.retire(f"{current.name} is being replaced by {by}")
+            self._close_current()
 
     def _resolve_or_pull(
         self,
@@ -241,7 +273,7 @@ class Session:
             self._load_memory(),
             lambda text: emit(Notice(text)),
         )
-        return LoadedModel(spec, loaded_plan, engine, lambda: self.history)
+        return LocalModel(spec, loaded_plan, engine, lambda: self.history)
 
     def _load_memory(self) -> hardware.LoadMemory:
         return hardware.LoadMemory(self.paths.data_dir / "load_settings.json")

@@ -1,10 +1,13 @@
 """A model that is loaded and ready: :meth:`LoadedModel.reply` is the reply use case.
 
-A :class:`LoadedModel` holds an :class:`~ponder.engine.Engine` (whichever kind) with
-the spec and the plan it was loaded with. It runs one reply at a time: a second
-``reply`` while one streams is refused with a clear message, and so is a reply on a
-model that is being replaced or has been closed, so two threads can never drive
-one engine.
+:class:`LoadedModel` is what front ends hold, whatever runs the model. It gathers a
+chat's turns, settles the sampling, records the reply in the history and hands out a
+:class:`~ponder.session.reply.Reply`; where the deltas come from is its subclass's
+one job: :class:`LocalModel` (a GGUF on the local engine: render, tokenize,
+generate) here, :class:`~ponder.session.remote_model.RemoteModel` (a model on a
+server) beside it. It runs one reply at a time: a second ``reply`` while one streams
+is refused with a clear message, and so is a reply on a model that is being replaced
+or has been closed, so two threads can never drive one engine.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ponder import hardware
+from ponder.catalog import PromptPolicy
 from ponder.chat_settings import ChatSettings
 from ponder.engine import Engine, GenerationStats
 from ponder.errors import ModelLoadError, UsageError
@@ -21,7 +25,8 @@ from ponder.history import History
 from ponder.prompt import RenderedPrompt, Turn, build_prompt
 from ponder.reasoning import ReasoningSplitter
 from ponder.sampling import CHAT_OPTIONS, Number, SamplingParams, check_overrides
-from ponder.session.reply import HistoryWriter, LiveText, Reply, wrap_up_injector
+from ponder.session.local_source import LocalSource, wrap_up_injector
+from ponder.session.reply import HistoryWriter, LiveText, Reply, ReplySource
 from ponder.session.spec import ModelSpec
 
 
@@ -45,16 +50,9 @@ class ReplyRequest:
 
 
 class LoadedModel:
-    def __init__(
-        self,
-        spec: ModelSpec,
-        plan: hardware.Plan,
-        engine: Engine,
-        history: Callable[[], History | None],
-    ) -> None:
-        self.spec = spec
-        self.plan = plan
-        self._engine = engine
+    """What every loaded model offers, local or remote; subclasses start the deltas."""
+
+    def __init__(self, history: Callable[[], History | None]) -> None:
         self._history = history
         self._busy = threading.Lock()  # held while a reply streams
         self._retiring: str | None = None  # why no new reply may start
@@ -64,30 +62,34 @@ class LoadedModel:
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        raise NotImplementedError
 
     @property
-    def engine(self) -> Engine:
-        """The engine underneath (benchmarks tap it; front ends have no use for it)."""
-        return self._engine
+    def policy(self) -> PromptPolicy:
+        raise NotImplementedError
+
+    @property
+    def defaults(self) -> SamplingParams:
+        """The recommended sampling (the catalog entry's, else Ponder's defaults)."""
+        raise NotImplementedError
 
     @property
     def n_ctx(self) -> int:
-        return self.plan.n_ctx
+        raise NotImplementedError
 
     @property
     def placement(self) -> str:
-        """Where the layers run: "GPU", "CPU" or "GPU 20/33 layers"."""
-        return placement(self.plan.n_gpu_layers, self.plan.n_layers_total)
+        """Where it runs: "GPU", "CPU", "GPU 20/33 layers", or the server's address."""
+        raise NotImplementedError
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.plan.warnings
+        return ()
 
     @property
     def takes_system_prompt(self) -> bool:
         """False for models that get their system prompt folded into the user turn."""
-        return self.spec.policy.system_prompt
+        return self.policy.system_prompt
 
     @property
     def streaming(self) -> bool:
@@ -95,17 +97,17 @@ class LoadedModel:
 
     def recommended(self) -> ChatSettings:
         """The settings a chat follows until it sets its own: the catalog's, this context."""
-        sampling = self.spec.sampling
+        sampling = self.defaults
         return ChatSettings(
             sampling={o.name: getattr(sampling, o.name) for o in CHAT_OPTIONS if o.catalog},
-            n_ctx=self.plan.n_ctx,
+            n_ctx=self.n_ctx,
         )
 
     def sampling_for(
         self, settings: ChatSettings, overrides: Mapping[str, object]
     ) -> SamplingParams:
         """The catalog's sampling, the chat's settings over it, one-off overrides on top."""
-        return self.spec.sampling.with_overrides(settings.sampling).with_overrides(
+        return self.defaults.with_overrides(settings.sampling).with_overrides(
             check_overrides(overrides)
         )
 
@@ -120,10 +122,10 @@ class LoadedModel:
     ) -> Reply:
         """Start one reply: iterate it for Started, reasoning/answer deltas, Finished.
 
-        The prompt is checked against the context before anything is recorded.
-        Setting ``cancel`` ends the reply after the current token (it is kept, marked
-        interrupted). Setting ``wrap_up`` while the model thinks closes the thinking
-        with ``</think>``, so the model turns to its answer.
+        The prompt is checked (against the context, or by the server) before anything
+        is recorded. Setting ``cancel`` ends the reply after the current token (it is
+        kept, marked interrupted). Setting ``wrap_up`` while the model thinks closes
+        the thinking with ``</think>``, so the model turns to its answer.
         """
         self._check_open()
         if not self._busy.acquire(blocking=False):
@@ -161,48 +163,142 @@ class LoadedModel:
         if system:
             turns.insert(0, Turn("system", system))
         turns.append(Turn("user", request.prompt))
-        rendered = self.render(turns, keep_reasoning=settings.keep_reasoning)
-        engine = self._engine
-        add_bos = engine.add_bos and not (
-            engine.bos_text and rendered.text.startswith(engine.bos_text)
-        )
-        tokens = engine.tokenize(rendered.text, add_bos=add_bos)
         sampling = replace(
             self.sampling_for(settings, request.overrides),
             grammar=request.grammar,
             ignore_eos=request.ignore_eos,
         )
-        stats = GenerationStats()
-        splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
         live = LiveText()
-        # generate() checks the prompt against the context before anything is recorded.
-        generation = engine.generate(
-            tokens, sampling, stats, cancel, wrap_up_injector(wrap_up, splitter, live)
-        )
+        # The source checks the prompt (the context, the server's answer) before
+        # anything is recorded.
+        source = self._source(turns, settings, sampling, live, cancel, wrap_up)
         writer, chat_id, message_id = None, request.chat_id, None
-        if request.save and history is not None:
-            if chat_id is None:
-                chat_id = history.create_chat(
-                    title=_title(request.prompt),
-                    model=self.name,
-                    system_prompt=system,
-                    settings=request.settings.to_saved() if request.settings else None,
+        try:
+            if request.save and history is not None:
+                if chat_id is None:
+                    chat_id = history.create_chat(
+                        title=_title(request.prompt),
+                        model=self.name,
+                        system_prompt=system,
+                        settings=request.settings.to_saved() if request.settings else None,
+                    )
+                history.add_user_message(chat_id, request.prompt)
+                message_id = history.start_reply(
+                    chat_id, model=self.name, params=sampling.recorded()
                 )
-            history.add_user_message(chat_id, request.prompt)
-            message_id = history.start_reply(chat_id, model=self.name, params=sampling.recorded())
-            writer = HistoryWriter(history, message_id, chat_id=chat_id)
+                writer = HistoryWriter(history, message_id, chat_id=chat_id)
+        except BaseException:
+            source.close()
+            raise
         return Reply(
             model=self.name,
-            engine=engine,
-            generation=generation,
-            splitter=splitter,
-            stats=stats,
+            source=source,
             writer=writer,
             chat_id=chat_id,
             message_id=message_id,
             live=live,
             on_done=self._busy.release,
         )
+
+    def _source(
+        self,
+        turns: list[Turn],
+        settings: ChatSettings,
+        sampling: SamplingParams,
+        live: LiveText,
+        cancel: threading.Event | None,
+        wrap_up: threading.Event | None,
+    ) -> ReplySource:
+        raise NotImplementedError
+
+    # -- replacing and closing -----------------------------------------------------
+
+    def retire(self, why: str) -> None:
+        """No new reply may start (``why`` says so); waits for one that streams to end."""
+        self._retiring = why
+        with self._busy:
+            pass
+
+    def close(self) -> None:
+        self.retire(f"{self.name} was unloaded")
+        if not self._closed:
+            self._closed = True
+            self._close_engine()
+
+    def _close_engine(self) -> None:
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        if self._retiring is not None:
+            raise ModelLoadError(self._retiring, hint="send it again once the model has loaded")
+
+
+class LocalModel(LoadedModel):
+    """A GGUF loaded into this process by a local engine (llama.cpp)."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        plan: hardware.Plan,
+        engine: Engine,
+        history: Callable[[], History | None],
+    ) -> None:
+        super().__init__(history)
+        self.spec = spec
+        self.plan = plan
+        self._engine = engine
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def policy(self) -> PromptPolicy:
+        return self.spec.policy
+
+    @property
+    def defaults(self) -> SamplingParams:
+        return self.spec.sampling
+
+    @property
+    def engine(self) -> Engine:
+        """The engine underneath (benchmarks tap it; front ends have no use for it)."""
+        return self._engine
+
+    @property
+    def n_ctx(self) -> int:
+        return self.plan.n_ctx
+
+    @property
+    def placement(self) -> str:
+        return placement(self.plan.n_gpu_layers, self.plan.n_layers_total)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.plan.warnings
+
+    def _source(
+        self,
+        turns: list[Turn],
+        settings: ChatSettings,
+        sampling: SamplingParams,
+        live: LiveText,
+        cancel: threading.Event | None,
+        wrap_up: threading.Event | None,
+    ) -> ReplySource:
+        rendered = self.render(turns, keep_reasoning=settings.keep_reasoning)
+        engine = self._engine
+        add_bos = engine.add_bos and not (
+            engine.bos_text and rendered.text.startswith(engine.bos_text)
+        )
+        tokens = engine.tokenize(rendered.text, add_bos=add_bos)
+        stats = GenerationStats()
+        splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
+        # generate() checks the prompt against the context before it returns.
+        generation = engine.generate(
+            tokens, sampling, stats, cancel, wrap_up_injector(wrap_up, splitter, live)
+        )
+        return LocalSource(engine, generation, splitter, stats)
 
     def render(self, turns: list[Turn], *, keep_reasoning: bool = False) -> RenderedPrompt:
         """The exact prompt text for ``turns`` under this model's policy and template."""
@@ -218,23 +314,8 @@ class LoadedModel:
             eos_token=self.spec.info.eos_token or "",
         )
 
-    # -- replacing and closing -----------------------------------------------------
-
-    def retire(self, why: str) -> None:
-        """No new reply may start (``why`` says so); waits for one that streams to end."""
-        self._retiring = why
-        with self._busy:
-            pass
-
-    def close(self) -> None:
-        self.retire(f"{self.name} was unloaded")
-        if not self._closed:
-            self._closed = True
-            self._engine.close()
-
-    def _check_open(self) -> None:
-        if self._retiring is not None:
-            raise ModelLoadError(self._retiring, hint="send it again once the model has loaded")
+    def _close_engine(self) -> None:
+        self._engine.close()
 
 
 def placement(n_gpu_layers: int, n_layers_total: int) -> str:

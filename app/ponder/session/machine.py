@@ -88,7 +88,21 @@ def fit_report(session: Session, ref: str | None = None) -> str:
     """``ponder fit``: every catalog model, or one with the plan it would load with."""
     hw = session.machine()
     if ref is None:
-        return hardware.render_fit_table(hardware.fit_table(session.catalog, hw))
+        table = hardware.render_fit_table(hardware.fit_table(session.catalog, hw))
+        served = ", ".join(e.short_name for e in session.catalog.served)
+        return table + (
+            f"\non a server only: {served} (`ponder fit NAME` says how)" if served else ""
+        )
+    served_entry = session.catalog.served_entry(ref)
+    if served_entry is not None:
+        lines = served_entry.how_to_serve()
+        remotes = session.remotes.serving(served_entry)
+        lines.append(
+            "served by your remote " + ", ".join(remotes)
+            if remotes
+            else f"then: `ponder remote add NAME URL`, `ponder run NAME:{served_entry.upstream}`"
+        )
+        return "\n".join(lines)
     entry = session.default_quant(ref)
     plan = hardware.plan_quant(entry.model, entry.quant, hw)
     if plan is None:

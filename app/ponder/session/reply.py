@@ -15,17 +15,12 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
-from ponder.engine import Engine, GenerationStats, Injector
 from ponder.events import AnswerDelta, ChatEvent, Finished, ReasoningDelta, Started, Timings, Usage
 from ponder.history import History, HistoryFullError
-from ponder.reasoning import ReasoningSplitter
 
 HISTORY_FLUSH_S = 0.25
-
-# What closes the thinking when a user asks the model to wrap up: the model reads it
-# as its own "</think>" and goes on to the answer.
-WRAP_UP_TEXT = "\n</think>\n\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +81,24 @@ class LiveText:
             return "".join(self._answer)
 
 
+class ReplySource(Protocol):
+    """Where a reply's deltas come from: a local engine's tokens or a server's stream.
+
+    :class:`Reply` does the rest the same for both: the live view, the history rows,
+    the ``Started`` / ``Finished`` events and releasing the model.
+    """
+
+    def deltas(self, live: LiveText) -> Iterator[ReasoningDelta | AnswerDelta]:
+        """The reply, split; counts tokens into ``live`` as they come."""
+        ...
+
+    def outcome(self, finished: bool, live: LiveText) -> Finished:
+        """How it ended: ``finished`` is False when the deltas stopped early."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Reply(Iterator[ChatEvent]):
     """One reply: iterate it for its events; :attr:`live` for its text from elsewhere."""
 
@@ -93,10 +106,7 @@ class Reply(Iterator[ChatEvent]):
         self,
         *,
         model: str,
-        engine: Engine,
-        generation: Iterator[str],
-        splitter: ReasoningSplitter,
-        stats: GenerationStats,
+        source: ReplySource,
         writer: HistoryWriter | None,
         chat_id: int | None,
         message_id: int | None,
@@ -112,9 +122,7 @@ class Reply(Iterator[ChatEvent]):
         self._done = False
         self._begun = False
         self._writer = writer
-        self._events: Generator[ChatEvent, None, None] = self._stream(
-            generation, splitter, stats, engine, writer
-        )
+        self._events: Generator[ChatEvent, None, None] = self._stream(source, writer)
 
     def __iter__(self) -> Reply:
         return self
@@ -153,47 +161,27 @@ class Reply(Iterator[ChatEvent]):
             self._on_done()
 
     def _stream(
-        self,
-        generation: Iterator[str],
-        splitter: ReasoningSplitter,
-        stats: GenerationStats,
-        engine: Engine,
-        writer: HistoryWriter | None,
+        self, source: ReplySource, writer: HistoryWriter | None
     ) -> Generator[ChatEvent, None, None]:
         live = self.live
-        clock = _PhaseClock(stats.started_at)
         finished = False
         try:
             yield Started(model=self.model, chat_id=self.chat_id)
-            for text in generation:
-                live.count(reasoning=splitter.in_reasoning)
-                for delta in splitter.feed(text):
-                    clock.saw(delta)
-                    live.add(delta)
-                    if writer is not None:
-                        writer.add(delta)
-                    yield delta
-            for delta in splitter.flush():
-                clock.saw(delta)
+            for delta in source.deltas(live):
                 live.add(delta)
                 if writer is not None:
                     writer.add(delta)
                 yield delta
             finished = True
         finally:
-            generation_close = getattr(generation, "close", None)
-            if generation_close is not None:
-                generation_close()
-            # An injected "</think>" is not the model's: take it off the counts.
-            reasoning_tokens = live.reasoning_tokens - (1 if live.wrapped_up else 0)
-            usage = Usage(stats.prompt_tokens, max(reasoning_tokens, 0), live.answer_tokens)
-            reason = stats.finish_reason if finished else "interrupted"
-            timings = clock.timings(engine.load_s, stats)
+            end = Finished("interrupted")
             try:
+                source.close()
+                end = source.outcome(finished, live)
                 if writer is not None:
-                    writer.finish(reason, usage, timings)
+                    writer.finish(end.finish_reason, end.usage, end.timings)
             finally:
-                self.finished = Finished(finish_reason=reason, usage=usage, timings=timings)
+                self.finished = end
                 self._release()
         yield self.finished
 
@@ -264,57 +252,3 @@ class HistoryWriter:
             answer_tokens=usage.answer_tokens,
             timings=dict(timings.as_dict()),
         )
-
-
-class _PhaseClock:
-    """When the first token came and how long the model thought."""
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.first: float | None = None
-        self.first_reasoning: float | None = None
-        self.first_answer: float | None = None
-
-    def saw(self, delta: ReasoningDelta | AnswerDelta) -> None:
-        now = time.monotonic()
-        if self.first is None:
-            self.first = now
-        if isinstance(delta, ReasoningDelta):
-            if self.first_reasoning is None:
-                self.first_reasoning = now
-        elif self.first_answer is None:
-            self.first_answer = now
-
-    def timings(self, load_s: float, stats: GenerationStats) -> Timings:
-        end = time.monotonic()
-        thinking: float | None = None
-        if self.first_reasoning is not None:
-            thinking = (self.first_answer or end) - self.started
-        decode_tokens = max(stats.completion_tokens - 1, 0)
-        return Timings(
-            load_s=load_s,
-            prompt_eval_s=stats.prompt_eval_s,
-            time_to_first_token_s=None if self.first is None else self.first - self.started,
-            thinking_s=thinking,
-            total_s=end - self.started,
-            tokens_per_s=decode_tokens / stats.decode_s if stats.decode_s > 0 else 0.0,
-        )
-
-
-def wrap_up_injector(
-    wrap_up: threading.Event | None, splitter: ReasoningSplitter, live: LiveText
-) -> Injector | None:
-    """What the engine asks after each token: the close tag, once, when the user has
-    asked to wrap up while the model still thinks. None without an event (headless
-    runs), so the engine asks nothing."""
-    if wrap_up is None:
-        return None
-    event = wrap_up
-
-    def inject() -> str | None:
-        if not event.is_set() or live.wrapped_up or not splitter.in_reasoning:
-            return None
-        live.wrapped_up = True
-        return WRAP_UP_TEXT
-
-    return inject

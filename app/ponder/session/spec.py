@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ponder import download, gguf_info
-from ponder.catalog import Catalog, PromptPolicy, Resolved
+from ponder.catalog import Catalog, ModelEntry, PromptPolicy, Resolved, ServedEntry
 from ponder.errors import ModelNotFoundError, UsageError
 from ponder.gguf_info import GGUFInfo
 from ponder.prompt import FALLBACK_FORMAT, builtin_template, guess_policy
@@ -156,7 +156,12 @@ def _match_file(catalog: Catalog, filename: str) -> Resolved | None:
 
 def catalog_policy(entry: Resolved) -> tuple[PromptPolicy, SamplingParams]:
     """The prompt policy and recommended sampling of a catalog entry."""
-    prompt, sampling = entry.model.prompt, entry.model.sampling
+    return model_policy(entry.model)
+
+
+def model_policy(model: ModelEntry | ServedEntry) -> tuple[PromptPolicy, SamplingParams]:
+    """The prompt policy and recommended sampling of a catalog model."""
+    prompt, sampling = model.prompt, model.sampling
     policy = PromptPolicy(
         system_prompt=prompt.system_prompt,
         think_prefill=prompt.think_prefill,

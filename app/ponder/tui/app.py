@@ -85,11 +85,14 @@ class PonderApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(ChatScreen(self.history, grammar=self.grammar, export_dir=self.export_dir))
+        name = self.wanted_model or self.session.settings.default_model
+        if name is not None and self.session.remotes.parse(name) is not None:
+            self.load_model(name)  # NAME:MODEL on a server: nothing to download here
+            return
         installed = self.session.store.installed()
         if not installed:
             self.push_screen(WelcomeScreen(self.session, downloads=self._downloads()))
             return
-        name = self.wanted_model or self.session.settings.default_model
         if name is None:
             recent = max(installed, key=lambda m: (m.last_used or "", m.installed_at))
             name = recent.name

@@ -1,4 +1,8 @@
-"""The model picker: installed models with their plan, the catalog with fit badges.
+"""The model picker: installed models with their plan, the models each remote serves,
+and the catalog with fit badges.
+
+Remote models are listed from what each server last said (no wait on the network), and
+asked again in a worker when the picker opens; Enter on one connects to it.
 
 Enter on an installed model loads it (in a worker; the chat stays usable). Enter on a
 catalog model downloads it; the download goes on in the background, its row shows
@@ -70,6 +74,18 @@ class ModelsScreen(Screen[None]):
         self.query_one("#machine", Static).update(machine.one_line(self.session))
         self._fill()
         table.focus()
+        if self.session.remotes.configured:
+            self.run_worker(self._probe_remotes, thread=True, exclusive=True, group="remotes")
+
+    def _probe_remotes(self) -> None:
+        """Ask each remote what it serves now (off the event loop), then show it."""
+        for name in self.session.remotes.configured:
+            self.session.remotes.status(name)  # remembered; an unreachable one is skipped
+        self.app.call_from_thread(self._refill_if_shown)
+
+    def _refill_if_shown(self) -> None:
+        if self.is_attached:
+            self._refill_keeping_cursor()
 
     def _fill(self) -> None:
         table = self.query_one(DataTable)
@@ -85,6 +101,12 @@ class ModelsScreen(Screen[None]):
             fit = self.model.placement if self.model is not None and loaded == model.name else ""
             table.add_row(model.name, size(model.size), fit, status, "", key=model.name)
             self.kinds[model.name] = "installed"
+        for ref, label in self.session.remotes.listed():
+            status = "loaded" if loaded == ref else "remote"
+            if self.loading_model == ref:
+                status = "loading…"
+            table.add_row(ref, "", label, status, "", key=ref)
+            self.kinds[ref] = "installed"  # Enter loads it, like a downloaded model
         for row in machine.catalog_fits(self.session):
             if row.ref.lower() in names:
                 continue

@@ -1,0 +1,117 @@
+"""A reply from the local engine: tokens in, split deltas and the counts out.
+
+The llama.cpp engine yields the text of each token; this source splits it into
+reasoning and answer under the model's prompt policy, counts tokens per phase, times
+the phases, and closes the thinking when the user asks to wrap up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+from ponder.engine import Engine, GenerationStats, Injector
+from ponder.events import AnswerDelta, Finished, ReasoningDelta, Timings, Usage
+from ponder.reasoning import ReasoningSplitter
+from ponder.session.reply import LiveText
+
+# What closes the thinking when a user asks the model to wrap up: the model reads it
+# as its own "</think>" and goes on to the answer.
+WRAP_UP_TEXT = "\n</think>\n\n"
+
+
+class LocalSource:
+    """The deltas of one generation on a local engine (a :class:`ReplySource`)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        generation: Iterator[str],
+        splitter: ReasoningSplitter,
+        stats: GenerationStats,
+    ) -> None:
+        self._engine = engine
+        self._generation = generation
+        self._splitter = splitter
+        self._stats = stats
+        self._clock = PhaseClock(stats.started_at)
+
+    def deltas(self, live: LiveText) -> Iterator[ReasoningDelta | AnswerDelta]:
+        splitter, clock = self._splitter, self._clock
+        for text in self._generation:
+            live.count(reasoning=splitter.in_reasoning)
+            for delta in splitter.feed(text):
+                clock.saw(delta)
+                yield delta
+        for delta in splitter.flush():
+            clock.saw(delta)
+            yield delta
+
+    def close(self) -> None:
+        close = getattr(self._generation, "close", None)
+        if close is not None:
+            close()
+
+    def outcome(self, finished: bool, live: LiveText) -> Finished:
+        stats = self._stats
+        # An injected "</think>" is not the model's: take it off the counts.
+        reasoning_tokens = live.reasoning_tokens - (1 if live.wrapped_up else 0)
+        usage = Usage(stats.prompt_tokens, max(reasoning_tokens, 0), live.answer_tokens)
+        reason = stats.finish_reason if finished else "interrupted"
+        timings = self._clock.timings(self._engine.load_s, stats)
+        return Finished(finish_reason=reason, usage=usage, timings=timings)
+
+
+class PhaseClock:
+    """When the first token came and how long the model thought."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.first: float | None = None
+        self.first_reasoning: float | None = None
+        self.first_answer: float | None = None
+
+    def saw(self, delta: ReasoningDelta | AnswerDelta) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first = now
+        if isinstance(delta, ReasoningDelta):
+            if self.first_reasoning is None:
+                self.first_reasoning = now
+        elif self.first_answer is None:
+            self.first_answer = now
+
+    def timings(self, load_s: float, stats: GenerationStats) -> Timings:
+        end = time.monotonic()
+        thinking: float | None = None
+        if self.first_reasoning is not None:
+            thinking = (self.first_answer or end) - self.started
+        decode_tokens = max(stats.completion_tokens - 1, 0)
+        return Timings(
+            load_s=load_s,
+            prompt_eval_s=stats.prompt_eval_s,
+            time_to_first_token_s=None if self.first is None else self.first - self.started,
+            thinking_s=thinking,
+            total_s=end - self.started,
+            tokens_per_s=decode_tokens / stats.decode_s if stats.decode_s > 0 else 0.0,
+        )
+
+
+def wrap_up_injector(
+    wrap_up: threading.Event | None, splitter: ReasoningSplitter, live: LiveText
+) -> Injector | None:
+    """What the engine asks after each token: the close tag, once, when the user has
+    asked to wrap up while the model still thinks. None without an event (headless
+    runs), so the engine asks nothing."""
+    if wrap_up is None:
+        return None
+    event = wrap_up
+
+    def inject() -> str | None:
+        if not event.is_set() or live.wrapped_up or not splitter.in_reasoning:
+            return None
+        live.wrapped_up = True
+        return WRAP_UP_TEXT
+
+    return inject

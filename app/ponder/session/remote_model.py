@@ -1,0 +1,193 @@
+"""A model on a remote server, behind the same reply use case as a local one.
+
+:class:`RemoteModel` is a :class:`~ponder.session.loaded.LoadedModel` whose deltas come
+from :class:`~ponder.remote.RemoteEngine`: the chat's turns go to the server (which
+renders them with the model's own template), and its stream comes back already split.
+Everything around the deltas (the history rows, the live text, ``Started`` and
+``Finished``, one reply at a time) is the shared code, so a remote chat is saved,
+listed, searched, exported and continued like a local one.
+
+Wrap up (Ctrl+G in the chat UI) cannot inject a token into a server's decoding, so
+:class:`RemoteSource` closes the stream (the server stops generating) and asks again
+with the reasoning so far plus ``</think>`` as the start of the assistant's message;
+the server goes on from there with the answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from ponder.catalog import PromptPolicy
+from ponder.chat_settings import ChatSettings
+from ponder.events import AnswerDelta, Finished, ReasoningDelta, Timings, Usage
+from ponder.history import History
+from ponder.prompt import Turn
+from ponder.remote import RemoteEngine, RemoteResult, RemoteStream
+from ponder.sampling import SamplingParams
+from ponder.session.loaded import LoadedModel
+from ponder.session.local_source import WRAP_UP_TEXT
+from ponder.session.reply import LiveText, ReplySource
+
+Delta = ReasoningDelta | AnswerDelta
+
+
+class RemoteModel(LoadedModel):
+    """``NAME:MODEL``: one model on the server configured as ``[remotes.NAME]``."""
+
+    def __init__(
+        self,
+        name: str,
+        engine: RemoteEngine,
+        *,
+        sampling: SamplingParams,
+        history: Callable[[], History | None],
+        catalog_id: str | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(history)
+        self._name = name
+        self.remote = engine
+        self._sampling = sampling
+        self.catalog_id = catalog_id
+        self._warnings = warnings
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def policy(self) -> PromptPolicy:
+        return self.remote.policy
+
+    @property
+    def defaults(self) -> SamplingParams:
+        return self._sampling
+
+    @property
+    def n_ctx(self) -> int:
+        """The server's context per request where it says (llama-server, SGLang), else 0."""
+        return self.remote.info.n_ctx or 0
+
+    @property
+    def placement(self) -> str:
+        return f"{self.remote.info.label} at {self.remote.client.display_url}"
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self._warnings
+
+    def _source(
+        self,
+        turns: list[Turn],
+        settings: ChatSettings,
+        sampling: SamplingParams,
+        live: LiveText,
+        cancel: threading.Event | None,
+        wrap_up: threading.Event | None,
+    ) -> ReplySource:
+        keep = settings.keep_reasoning
+        # stream() returns once the server has said yes, so a refusal records nothing.
+        first = self.remote.stream(turns, sampling, cancel=cancel, keep_reasoning=keep)
+        return RemoteSource(self.remote, turns, sampling, first, cancel, wrap_up, keep)
+
+    def _close_engine(self) -> None:
+        self.remote.close()
+
+
+class RemoteSource:
+    """The deltas of one remote reply (a :class:`ReplySource`), wrap up included."""
+
+    def __init__(
+        self,
+        engine: RemoteEngine,
+        turns: list[Turn],
+        sampling: SamplingParams,
+        stream: RemoteStream,
+        cancel: threading.Event | None,
+        wrap_up: threading.Event | None,
+        keep_reasoning: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._keep_reasoning = keep_reasoning
+        self._turns = turns
+        self._sampling = sampling
+        self._stream = stream
+        self._cancel = cancel
+        self._wrap_up = wrap_up
+        self._results: list[RemoteResult] = []
+        self._started = time.monotonic()
+
+    def deltas(self, live: LiveText) -> Iterator[Delta]:
+        reasoning: list[str] = []
+        for delta in self._stream:
+            thinking = isinstance(delta, ReasoningDelta)
+            live.count(reasoning=thinking)
+            if thinking:
+                reasoning.append(delta.text)
+            yield delta
+            if thinking and self._wants_wrap_up(live):
+                break
+        else:
+            self._keep_result()
+            return
+        # Wrap up: stop this stream and ask for the answer after the thinking so far.
+        live.wrapped_up = True
+        self._stream.close()
+        self._keep_result()
+        opening = self._engine.policy.think_prefill or "<think>\n"
+        prefill = (opening + "".join(reasoning)).rstrip() + WRAP_UP_TEXT
+        self._stream = self._engine.stream(
+            self._turns,
+            self._sampling,
+            cancel=self._cancel,
+            prefill=prefill,
+            keep_reasoning=self._keep_reasoning,
+        )
+        for delta in self._stream:
+            live.count(reasoning=isinstance(delta, ReasoningDelta))
+            yield delta
+        self._keep_result()
+
+    def _wants_wrap_up(self, live: LiveText) -> bool:
+        return self._wrap_up is not None and self._wrap_up.is_set() and not live.wrapped_up
+
+    def _keep_result(self) -> None:
+        result = self._stream.result
+        if result is not None and (not self._results or self._results[-1] is not result):
+            self._results.append(result)
+
+    def close(self) -> None:
+        self._stream.close()
+        self._keep_result()
+
+    def outcome(self, finished: bool, live: LiveText) -> Finished:
+        results = self._results
+        if not results:
+            return Finished("interrupted")
+        first, last = results[0], results[-1]
+        reason = last.finish_reason if finished else "interrupted"
+        if live.wrapped_up and first.finish_reason == "interrupted" and finished:
+            reason = last.finish_reason
+        usage = Usage(
+            prompt_tokens=first.usage.prompt_tokens,
+            reasoning_tokens=sum(r.usage.reasoning_tokens for r in results),
+            answer_tokens=sum(r.usage.answer_tokens for r in results),
+        )
+        t = first.timings
+        timings = Timings(
+            load_s=0.0,
+            prompt_eval_s=t.prompt_eval_s,
+            time_to_first_token_s=t.time_to_first_token_s,
+            thinking_s=t.thinking_s,
+            total_s=time.monotonic() - self._started,
+            tokens_per_s=last.timings.tokens_per_s if len(results) > 1 else t.tokens_per_s,
+        )
+        return Finished(
+            finish_reason=reason,
+            usage=usage,
+            timings=timings,
+            timings_source=first.timings_source,
+            usage_source=first.usage_source,
+        )
