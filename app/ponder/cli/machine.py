@@ -82,6 +82,7 @@ def fit(env: Env, model: str | None) -> int:
 @click.option(
     "--reinstall", is_flag=True, help="install the build even when the installed one matches"
 )
+@click.option("--no-pull", is_flag=True, help="set up llama.cpp only; recommend, never download")
 @click.option(
     "--wheels",
     metavar="DIR|URL",
@@ -89,7 +90,13 @@ def fit(env: Env, model: str | None) -> int:
 )
 @click.pass_obj
 def setup(
-    env: Env, backend: str, dry_run: bool, yes: bool, reinstall: bool, wheels: str | None
+    env: Env,
+    backend: str,
+    dry_run: bool,
+    yes: bool,
+    reinstall: bool,
+    no_pull: bool,
+    wheels: str | None,
 ) -> int:
     with env.session() as session:
         from ponder.session import backend_setup, machine
@@ -106,7 +113,7 @@ def setup(
             raise ModelLoadError(
                 "no R1 distill fits this machine", hint="`ponder fit` shows every model's needs"
             )
-        return _model_step(session, choice, dry_run=dry_run, yes=yes)
+        return _model_step(session, choice, dry_run=dry_run, yes=yes, no_pull=no_pull)
 
 
 def _backend_step(
@@ -154,15 +161,17 @@ def _backend_step(
     )
 
 
-def _model_step(session: Session, choice: Recommendation, *, dry_run: bool, yes: bool) -> int:
+def _model_step(
+    session: Session, choice: Recommendation, *, dry_run: bool, yes: bool, no_pull: bool
+) -> int:
     ref = choice.ref
     print(f"recommended: {ref} ({decimal_size(choice.size)}): {choice.reason}")
     print(choice.plan)
     if choice.installed:
         print(f'already installed; try: ponder run {ref} "What is 17*23?"')
         return ExitCode.OK
-    if dry_run:
-        print(f"dry run: not downloading; `ponder pull {ref}` does it")
+    if dry_run or no_pull:
+        print(f"{'dry run: ' if dry_run else ''}not downloading; `ponder pull {ref}` does it")
         return ExitCode.OK
     if not yes and not confirm(
         f"download {ref} now?",

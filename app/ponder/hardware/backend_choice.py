@@ -31,6 +31,10 @@ class BackendChoice:
     current: bool  # the installed build already is ``backend`` and finds its device
 
     @property
+    def needed(self) -> bool:
+        return not self.current
+
+    @property
     def no_wheel_reason(self) -> str:
         """Why :attr:`variant` is None (empty when it is not)."""
         if self.variant is not None:
