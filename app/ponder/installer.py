@@ -145,7 +145,7 @@ def environment() -> Environment:
     exe = Path(sys.executable)
     prefix = Path(sys.prefix)
     in_venv = sys.prefix != sys.base_prefix
-    uv_tool = "uv" in prefix.parts and "tools" in prefix.parts
+    uv_tool = (prefix / "uv-receipt.toml").exists()  # written by `uv tool install`
     kind = "uv tool environment" if uv_tool else "virtual environment" if in_venv else ""
     kind = kind or ("conda environment" if (prefix / "conda-meta").is_dir() else "")
     kind = kind or "Python installation"
@@ -168,6 +168,15 @@ def _installer(exe: Path) -> tuple[str, ...]:
     return ()
 
 
+def unavailable(env: Environment) -> str | None:
+    """Why nothing can be installed into ``env`` (None: it can)."""
+    if env.refusal:
+        return env.refusal
+    if not env.tool:
+        return "it has no pip, and uv is not on PATH"
+    return None
+
+
 def plan_install(
     backend: Backend, variant: str, *, find_links: str | None = None, env: Environment | None = None
 ) -> InstallPlan:
@@ -176,7 +185,7 @@ def plan_install(
     args = backends.pip_install_argv(variant, find_links=find_links)[1:]  # after "install"
     if env.tool and env.tool[-1] == "pip" and env.tool[0] != str(env.python):  # uv pip
         args = ["--python", str(env.python), *_uv_args(args)]
-    tool = env.tool or ("pip",)
+    tool = env.tool or (str(env.python), "-m", "pip")  # install() refuses: no pip, no uv
     return InstallPlan(env, backend, variant, (*tool, "install", *args))
 
 

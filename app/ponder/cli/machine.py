@@ -138,6 +138,9 @@ def _backend_step(
     print(f"llama.cpp: installed build: {choice.installed}; would install {step.label} into")
     print(f"  {plan.environment.description}")
     print(f"  with: {plan.command}")
+    why_not = backend_setup.blocked(step)
+    if why_not:
+        print(f"ponder: warning: cannot install there: {why_not}", file=sys.stderr)
     if dry_run:
         print("dry run: nothing installed")
         return None

@@ -15,7 +15,7 @@ from ponder import backends, hardware, installer
 from ponder.errors import PonderError, UsageError
 from ponder.session.core import Session
 
-__all__ = ["BackendPlan", "MachineProfile", "apply", "plan", "with_devices"]
+__all__ = ["BackendPlan", "MachineProfile", "apply", "blocked", "plan", "with_devices"]
 
 MachineProfile = hardware.HardwareProfile  # for front ends' annotations
 
@@ -60,6 +60,11 @@ def plan(
     return BackendPlan(
         choice, installer.plan_install(choice.backend, variant, find_links=wheels), source
     )
+
+
+def blocked(backend_plan: BackendPlan) -> str | None:
+    """Why the install cannot run in this environment (None: it can)."""
+    return installer.unavailable(backend_plan.install.environment) if backend_plan.install else None
 
 
 def apply(backend_plan: BackendPlan, log: installer.Log) -> installer.InstallResult:
