@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from ponder import hardware
+from ponder.backends import LLAMA_CPP_PIN
 from ponder.catalog import Catalog, load_catalog
 from ponder.gguf_info import GGUFInfo
 from ponder.hardware import GiB, HardwareProfile, MiB, ModelFacts, Overrides
@@ -306,7 +307,7 @@ def _cpu_only(hw: HardwareProfile) -> HardwareProfile:
     [
         ("rtx4090_desktop",
          '$env:CMAKE_ARGS = "-DGGML_CUDA=on"; pip install --force-reinstall --no-cache-dir '
-         "llama-cpp-python", "whl/cu124"),
+         "llama-cpp-python", "whl/cu125"),  # driver 560.94 runs CUDA 12.5
         ("rx7900xtx_rocm",
          'CMAKE_ARGS="-DGGML_HIP=on" pip install --force-reinstall --no-cache-dir llama-cpp-python',
          "whl/rocm72"),
@@ -343,7 +344,7 @@ def test_missing_avx2() -> None:
     assert "built without AVX2" in finding.message
     assert finding.fix == (
         'CMAKE_ARGS="-DGGML_NATIVE=on" pip install --force-reinstall --no-cache-dir '
-        "llama-cpp-python"
+        f"llama-cpp-python=={LLAMA_CPP_PIN}"
     )
     old_cpu = dataclasses.replace(poor_build, host_cpu_flags=("avx",))
     [finding] = _problems(old_cpu)
@@ -377,10 +378,12 @@ def test_healthy_gpu_machine_and_device_problems() -> None:
     ("driver", "system", "name", "wheel"),
     [
         ("550.54.14", "Linux", "NVIDIA GeForce RTX 3060", "cu124"),
-        ("550.54.13", "Linux", "NVIDIA GeForce RTX 3060", "cu122"),
+        ("550.54.13", "Linux", "NVIDIA GeForce RTX 3060", "cu123"),
         ("535.183.01", "Linux", "NVIDIA GeForce RTX 3090", "cu122"),
         ("531.14", "Windows", "NVIDIA GeForce RTX 3090", "cu121"),
-        ("520.61.05", "Linux", "NVIDIA GeForce GTX 1080", "cu118"),
+        ("520.61.05", "Linux", "NVIDIA GeForce GTX 1080", None),  # no cu118 index any more
+        ("555.42.02", "Linux", "NVIDIA GeForce RTX 4090", "cu125"),
+        ("580.65.06", "Linux", "NVIDIA GeForce RTX 5090", "cu130"),  # Blackwell: CUDA 13
         ("470.82.01", "Linux", "NVIDIA GeForce GTX 1080", None),
         ("575.51.03", "Linux", "NVIDIA GeForce RTX 5090", None),  # Blackwell: build from source
         (None, "Linux", "NVIDIA GeForce RTX 3060", None),

@@ -5,16 +5,24 @@ The reports come from :mod:`ponder.session.machine`; this module prints them.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from ponder.backends import BACKEND_NAMES
 from ponder.cli.context import Env, confirm
 from ponder.cli.progress import pull_with_progress
-from ponder.errors import ExitCode, ModelLoadError
+from ponder.errors import ExitCode, ModelLoadError, PonderError
 from ponder.units import decimal_size
+
+if TYPE_CHECKING:
+    from ponder.session import Session
+    from ponder.session.backend_setup import BackendPlan, MachineProfile
+    from ponder.session.machine import Recommendation
 
 
 @click.command(
@@ -22,13 +30,16 @@ from ponder.units import decimal_size
     short_help="what this machine has, what llama.cpp can use, and the fixes",
     help="What this machine has, what the installed llama.cpp can use, and the fixes.",
 )
+@click.option(
+    "--json", "as_json", is_flag=True, help="one JSON object, for scripts and bug reports"
+)
 @click.pass_obj
-def doctor(env: Env) -> int:
+def doctor(env: Env, as_json: bool) -> int:
     with env.session() as session:
         from ponder.session import machine
 
         report = machine.doctor(session)
-    print(report.text)
+    print(json.dumps(report.data, indent=2) if as_json else report.text)
     return ExitCode.ERROR if report.has_errors else ExitCode.OK
 
 
@@ -53,39 +64,126 @@ def fit(env: Env, model: str | None) -> int:
 
 @click.command(
     "setup",
-    short_help="check the llama.cpp build, recommend a model that fits, and pull it",
-    help="Check the llama.cpp build, recommend the R1 distill that fits, and pull it.",
+    short_help="install the llama.cpp build this machine wants, then pick and pull a model",
+    help="Install the llama.cpp build this machine's GPU needs (asks first), check in a fresh "
+    "process that it offloads, then recommend the R1 distill that fits and pull it.",
 )
-@click.option("-y", "--yes", is_flag=True, help="pull without asking")
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", *BACKEND_NAMES]),
+    default="auto",
+    show_default=True,
+    help="the llama.cpp build to install (auto: the best this machine can use)",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="say what would be installed and pulled; change nothing"
+)
+@click.option("-y", "--yes", is_flag=True, help="install and pull without asking")
+@click.option(
+    "--reinstall", is_flag=True, help="install the build even when the installed one matches"
+)
+@click.option("--no-pull", is_flag=True, help="set up llama.cpp only; recommend, never download")
+@click.option(
+    "--wheels",
+    metavar="DIR|URL",
+    help="take llama-cpp-python from this folder or page of wheels instead of its index",
+)
 @click.pass_obj
-def setup(env: Env, yes: bool) -> int:
+def setup(
+    env: Env,
+    backend: str,
+    dry_run: bool,
+    yes: bool,
+    reinstall: bool,
+    no_pull: bool,
+    wheels: str | None,
+) -> int:
     with env.session() as session:
-        from ponder.session import machine
+        from ponder.session import backend_setup, machine
 
         for severity, message, fix in machine.doctor(session).problems:
-            if severity in ("error", "warning"):
+            if severity in ("error", "warning") and not (fix or "").startswith("`ponder setup"):
                 print(f"ponder: {severity}: {message}", file=sys.stderr)
                 if fix:
                     print(f"  fix: {fix}", file=sys.stderr)
-        choice = machine.recommend(session)
+        step = backend_setup.plan(session, backend, wheels=wheels, reinstall=reinstall)
+        hw = _backend_step(session, step, dry_run=dry_run, yes=yes)
+        choice = machine.recommend(session, hw)
         if choice is None:
             raise ModelLoadError(
                 "no R1 distill fits this machine", hint="`ponder fit` shows every model's needs"
             )
-        ref = choice.ref
-        print(f"recommended: {ref} ({decimal_size(choice.size)}): {choice.reason}")
-        print(choice.plan)
-        if choice.installed:
-            print(f'already installed; try: ponder run {ref} "What is 17*23?"')
-            return ExitCode.OK
-        if not yes and not confirm(
-            f"download {ref} now?",
-            refusal=f"not downloading {ref} without asking",
-            hint="pass --yes",
-        ):
-            print(f"not downloaded; `ponder pull {ref}` does it later", file=sys.stderr)
-            return ExitCode.OK
-        pull_with_progress(session, ref, quiet=False)
+        return _model_step(session, choice, dry_run=dry_run, yes=yes, no_pull=no_pull)
+
+
+def _backend_step(
+    session: Session, step: BackendPlan, *, dry_run: bool, yes: bool
+) -> MachineProfile | None:
+    """Install the wanted llama.cpp build if needed; the machine as the new build sees it."""
+    from ponder.session import backend_setup
+
+    choice = step.choice
+    print(f"llama.cpp: this machine wants the {step.label} build ({choice.reason})")
+    if step.install is None:
+        if choice.current:
+            print(f"llama.cpp: the installed {step.label} build is the right one")
+        else:
+            print(
+                f"ponder: warning: no prebuilt {step.label} wheel fits this machine "
+                f"({choice.no_wheel_reason}); build it from source:\n  {step.source_build}",
+                file=sys.stderr,
+            )
+        return None
+    plan = step.install
+    print(f"llama.cpp: installed build: {choice.installed}; would install {step.label} into")
+    print(f"  {plan.environment.description}")
+    print(f"  with: {plan.command}")
+    why_not = backend_setup.blocked(step)
+    if why_not:
+        print(f"ponder: warning: cannot install there: {why_not}", file=sys.stderr)
+    if dry_run:
+        print("dry run: nothing installed")
+        return None
+    if not yes and not confirm(
+        f"install the {step.label} build of llama-cpp-python now?",
+        refusal=f"not installing the {step.label} build without asking",
+        hint="pass --yes, or --dry-run to see the command",
+    ):
+        print("not installed; the command above does it later", file=sys.stderr)
+        return None
+    result = backend_setup.apply(step, lambda line: print(line, file=sys.stderr))
+    if result.ok:
+        print(f"llama.cpp: checked in a fresh process: {result.check.summary()}")
+        return backend_setup.with_devices(session, result.check)
+    restored = result.restored.summary() if result.restored else "nothing to restore"
+    kept = f"; the previous build's files are in {result.backup}" if result.backup else ""
+    raise PonderError(
+        f"the {step.label} build failed its check ({result.check.summary()}); "
+        f"put the previous build back ({restored}){kept}",
+        hint=f"build it from source instead: {step.source_build}",
+    )
+
+
+def _model_step(
+    session: Session, choice: Recommendation, *, dry_run: bool, yes: bool, no_pull: bool
+) -> int:
+    ref = choice.ref
+    print(f"recommended: {ref} ({decimal_size(choice.size)}): {choice.reason}")
+    print(choice.plan)
+    if choice.installed:
+        print(f'already installed; try: ponder run {ref} "What is 17*23?"')
+        return ExitCode.OK
+    if dry_run or no_pull:
+        print(f"{'dry run: ' if dry_run else ''}not downloading; `ponder pull {ref}` does it")
+        return ExitCode.OK
+    if not yes and not confirm(
+        f"download {ref} now?",
+        refusal=f"not downloading {ref} without asking",
+        hint="pass --yes",
+    ):
+        print(f"not downloaded; `ponder pull {ref}` does it later", file=sys.stderr)
+        return ExitCode.OK
+    pull_with_progress(session, ref, quiet=False)
     print(f'ready: ponder run {ref} "What is 17*23?"')
     return ExitCode.OK
 

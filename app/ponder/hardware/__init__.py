@@ -10,6 +10,8 @@ bottom up (a module imports only from those above it):
   ``rocm-smi`` and ``vulkaninfo`` report.
 * :mod:`~ponder.hardware.probes` — :func:`probe` fills the profile in through those
   :class:`Probes` (never importing :mod:`ponder.devices`, which loads ``llama_cpp``).
+* :mod:`~ponder.hardware.backend_choice` — :func:`choose_backend`: the llama.cpp backend this
+  machine wants (from :mod:`ponder.backends`' table) and whether the installed build is it.
 * :mod:`~ponder.hardware.diagnosis` — :func:`diagnose`: ``ponder doctor``'s findings, each
   with the exact fix.
 * :mod:`~ponder.hardware.facts` — :class:`ModelFacts`: what the planner knows of a model.
@@ -21,12 +23,19 @@ bottom up (a module imports only from those above it):
   quant of a model, the distill to recommend.
 * :mod:`~ponder.hardware.memory` — :class:`LoadMemory`, the settings that loaded before.
 * :mod:`~ponder.hardware.render` — plain text for ``ponder doctor``, ``fit`` and ``--verbose``.
+* :mod:`~ponder.hardware.doctor_json` — :func:`doctor_data`, ``ponder doctor --json``.
 
 Callers import from here (``from ponder import hardware``), not from the parts.
 """
 
 from __future__ import annotations
 
+from ponder.hardware.backend_choice import (
+    BACKEND_CHOICES,
+    BackendChoice,
+    choose_backend,
+    installed_backend,
+)
 from ponder.hardware.diagnosis import (
     LOW_RAM,
     PIP_REINSTALL,
@@ -37,6 +46,7 @@ from ponder.hardware.diagnosis import (
     diagnose,
     reinstall_command,
 )
+from ponder.hardware.doctor_json import doctor_data
 from ponder.hardware.facts import KV_BYTES_PER_ELEMENT, ModelFacts, repack_share
 from ponder.hardware.fit import (
     CPU_USABLE_PARAMS_B,
@@ -108,6 +118,7 @@ from ponder.units import GiB, MiB, gib
 
 __all__ = [
     "ACT_BYTES_PER_EMBD",
+    "BACKEND_CHOICES",
     "COMMAND_TIMEOUT_S",
     "CPU_USABLE_PARAMS_B",
     "DEFAULT_CTX",
@@ -129,6 +140,7 @@ __all__ = [
     "USABLE_CTX",
     "VULKANINFO",
     "WHEEL_INDEX",
+    "BackendChoice",
     "BackendDevice",
     "DeviceLike",
     "DeviceUse",
@@ -151,17 +163,20 @@ __all__ = [
     "apple_gpu_limit",
     "best_fit_rows",
     "best_quant",
+    "choose_backend",
     "context_floor",
     "context_ladder",
     "cuda_wheel",
     "default_context",
     "diagnose",
+    "doctor_data",
     "estimate",
     "fit_cells",
     "fit_row",
     "fit_table",
     "gib",
     "gpu_budget",
+    "installed_backend",
     "layer_owners",
     "model_key",
     "params_billions",

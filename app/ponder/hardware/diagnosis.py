@@ -3,18 +3,20 @@
 Each :class:`Finding` is a plain sentence over the probed
 :class:`~ponder.hardware.profile.HardwareProfile`, with the command that fixes it where
 there is one. The important one: the OS sees a GPU the llama.cpp build cannot use, i.e. a
-CPU-only wheel (docs/architecture.md#device-discovery); its fix is the rebuild for this platform's
-shell, and the prebuilt wheel index where one fits the GPU and its driver.
+CPU-only wheel (docs/architecture.md#device-discovery); its fix is ``ponder setup`` and the
+safe install of the prebuilt wheel where one fits the GPU and its driver
+(:mod:`ponder.backends`), else the rebuild for this platform's shell.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ponder.hardware.os_probes import MIN_USEFUL_GPU, _to_int
+from ponder import backends
+from ponder.backends import WHEEL_INDEX as WHEEL_INDEX  # re-exported by ponder.hardware
+from ponder.hardware.backend_choice import BLACKWELL, _worth_offloading
 from ponder.hardware.profile import HardwareProfile, OsGpu
 from ponder.units import GiB, gib
 
@@ -33,43 +35,26 @@ class Finding:
 
 
 PIP_REINSTALL = "pip install --force-reinstall --no-cache-dir llama-cpp-python"
-WHEEL_INDEX = "https://abetlen.github.io/llama-cpp-python/whl"
-# (vendor) -> (backend name, CMake flag, prebuilt wheel index suffix on Linux, on Windows)
+# (vendor) -> (backend, prebuilt wheel index on Linux, on Windows); flags and indexes come
+# from ponder.backends, the one table ponder setup and packaging/ use too.
 _GPU_BUILDS = {
-    "nvidia": ("CUDA", "-DGGML_CUDA=on", None, None),  # the CUDA wheel depends on the driver
-    "amd": ("ROCm", "-DGGML_HIP=on", "rocm72", "hip-radeon"),
-    "apple": ("Metal", "-DGGML_METAL=on", "metal", "metal"),
-    "intel": ("Vulkan", "-DGGML_VULKAN=on", "vulkan", "vulkan"),
-    "other": ("Vulkan", "-DGGML_VULKAN=on", "vulkan", "vulkan"),
+    "nvidia": ("cuda", None, None),  # the CUDA wheel depends on the driver
+    "amd": ("rocm", "rocm72", "hip-radeon"),
+    "apple": ("metal", "metal", "metal"),
+    "intel": ("vulkan", "vulkan", "vulkan"),
+    "other": ("vulkan", "vulkan", "vulkan"),
 }
-# CUDA wheels by the driver each needs (CUDA release notes, "CUDA Toolkit and Corresponding
-# Driver Versions", GA releases; Linux, Windows). cu124 builds run on compute 6.0 and newer.
-_CUDA_WHEELS = (
-    ("cu124", (550, 54, 14), (551, 61)),
-    ("cu122", (535, 54, 3), (536, 25)),
-    ("cu121", (530, 30, 2), (531, 14)),
-    ("cu118", (520, 61, 5), (520, 6)),
-)
-_BLACKWELL = re.compile(r"RTX 50\d0|RTX PRO \d+ Blackwell|\bB[12]00\b|GB10", re.IGNORECASE)
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
 
 
 def reinstall_command(cmake_flag: str, system: str) -> str:
     """The one-line source rebuild with ``cmake_flag``, in the platform's shell syntax."""
-    if system == "Windows":
-        return f'$env:CMAKE_ARGS = "{cmake_flag}"; {PIP_REINSTALL}'
-    return f'CMAKE_ARGS="{cmake_flag}" {PIP_REINSTALL}'
+    return backends.source_build(cmake_flag, system)
 
 
 def cuda_wheel(driver: str | None, system: str, gpu_name: str = "") -> str | None:
     """The prebuilt CUDA wheel index (``cu124`` …) this driver can run, if any."""
-    version = tuple(_to_int(part) or 0 for part in (driver or "").split("."))
-    if not driver or _BLACKWELL.search(gpu_name):
-        return None  # Blackwell needs CUDA 12.8+: build from source
-    for tag, linux, windows in _CUDA_WHEELS:
-        if version >= (windows if system == "Windows" else linux):
-            return tag
-    return None
+    return backends.cuda_variant(driver, system, bool(BLACKWELL.search(gpu_name)))
 
 
 def diagnose(hw: HardwareProfile) -> list[Finding]:
@@ -153,12 +138,6 @@ def _unused_gpu_findings(hw: HardwareProfile) -> list[Finding]:
     return _missing_gpu_findings(hw, useful)
 
 
-def _worth_offloading(gpu: OsGpu) -> bool:
-    if gpu.vendor == "apple":
-        return True
-    return not gpu.integrated and (gpu.total_bytes is None or gpu.total_bytes >= MIN_USEFUL_GPU)
-
-
 def _one_per_vendor(gpus: Iterable[OsGpu]) -> list[OsGpu]:
     seen: dict[str, OsGpu] = {}
     for gpu in gpus:
@@ -167,15 +146,18 @@ def _one_per_vendor(gpus: Iterable[OsGpu]) -> list[OsGpu]:
 
 
 def _cpu_only_build(hw: HardwareProfile, gpu: OsGpu) -> Finding:
-    backend, flag, linux_wheel, windows_wheel = _GPU_BUILDS[gpu.vendor]
+    name, linux_wheel, windows_wheel = _GPU_BUILDS[gpu.vendor]
+    chosen = backends.backend(name)
     size = f", {gib(gpu.total_bytes)}" if gpu.total_bytes and gpu.vendor != "apple" else ""
-    fix = f"reinstall it with {backend}:\n  {reinstall_command(flag, hw.system)}"
     wheel = _wheel_for(hw, gpu, linux_wheel, windows_wheel)
+    fix = ""
     if wheel:
-        fix += (
-            "\nor install the prebuilt wheel (Python 3.10-3.12):\n"
-            f"  {PIP_REINSTALL} --extra-index-url {WHEEL_INDEX}/{wheel}"
+        fix = (
+            f"`ponder setup --backend {name}` installs the prebuilt {chosen.label} wheel and "
+            "checks that it offloads; by hand (never a silent CPU rebuild):\n"
+            f"  {backends.pip_install(wheel)}\nor "
         )
+    fix += f"rebuild it with {chosen.label}:\n  {reinstall_command(chosen.cmake_flag, hw.system)}"
     if gpu.vendor == "nvidia" and gpu.source == "sysfs":
         fix = "install the NVIDIA driver (nvidia-smi is missing), then " + fix
     return Finding(
@@ -210,7 +192,7 @@ def _missing_gpu_findings(hw: HardwareProfile, useful: list[OsGpu]) -> list[Find
     if any(d.name.startswith("Vulkan") for d in in_use) and any(
         g.vendor == "nvidia" for g in discrete
     ):
-        flag = _GPU_BUILDS["nvidia"][1]
+        flag = backends.backend("cuda").cmake_flag
         findings.append(
             Finding(
                 "info",

@@ -8,7 +8,8 @@ the planner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ponder import hardware
 from ponder.catalog import Resolved
@@ -36,6 +37,7 @@ __all__ = [
 class DoctorReport:
     text: str
     problems: tuple[tuple[str, str, str | None], ...]  # (severity, message, fix)
+    data: dict[str, Any] = field(default_factory=dict)  # ``ponder doctor --json``
 
     @property
     def has_errors(self) -> bool:
@@ -81,6 +83,7 @@ def doctor(session: Session) -> DoctorReport:
     return DoctorReport(
         hardware.render_doctor(hw, findings),
         tuple((f.severity, f.message, f.fix) for f in findings),
+        hardware.doctor_data(hw, findings),
     )
 
 
@@ -123,9 +126,11 @@ def hardware_report(session: Session) -> str:
     return f"{report}\n\nWhat fits\n{table}"
 
 
-def recommend(session: Session) -> Recommendation | None:
-    """The most capable R1 distill that fits this machine, or None."""
-    choice = hardware.recommend(session.catalog, session.machine())
+def recommend(
+    session: Session, hw: hardware.HardwareProfile | None = None
+) -> Recommendation | None:
+    """The most capable R1 distill that fits this machine (or ``hw``), or None."""
+    choice = hardware.recommend(session.catalog, hw or session.machine())
     if choice is None:
         return None
     plan = choice.plan
