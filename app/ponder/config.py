@@ -109,10 +109,9 @@ def load_settings(paths: Paths | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        where, what = first_problem(exc, "settings")
         raise ConfigError(
-            f"{config_file}: setting '{where}': {first['msg']}",
+            f"{config_file}: setting '{where}': {what}",
             hint="see `ponder --help` for the settings Ponder knows",
         ) from None
     finally:
@@ -209,3 +208,10 @@ def _kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "not a plain file"
+
+
+def first_problem(exc: ValidationError, default: str) -> tuple[str, str]:
+    """Where the first validation problem is (dotted field path, else ``default``) and
+    what it is: one line of a user error."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) or default, first["msg"]

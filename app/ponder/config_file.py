@@ -10,9 +10,6 @@ whole.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from ponder.errors import ConfigError
+from ponder.paths import write_text_atomic
 from ponder.remote_settings import RemoteConfig
 
 
@@ -75,18 +73,4 @@ def _read(config_file: Path) -> tomlkit.TOMLDocument:
 
 
 def _write(config_file: Path, doc: tomlkit.TOMLDocument) -> None:
-    text = tomlkit.dumps(doc)
-    config_file.parent.mkdir(parents=True, exist_ok=True)
-    mode = config_file.stat().st_mode & 0o777 if config_file.exists() else 0o600
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=config_file.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, config_file)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(config_file, tomlkit.dumps(doc))

@@ -17,8 +17,10 @@ replace a model. A stricter umask still wins.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,3 +140,21 @@ def create_file(path: Path, flags: int, mode: int = FILE_MODE) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so a crash leaves the old file or the new one,
+    never half of either: a synced temporary file in the same folder, then a rename.
+    The file is 0600 (``mkstemp``'s mode), its folder at most 0755 when made here."""
+    make_dirs(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

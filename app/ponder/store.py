@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -34,7 +33,7 @@ from typing import Any
 from filelock import FileLock
 
 from ponder.errors import ConfigError, ModelNotFoundError
-from ponder.paths import create_file, inside, make_dirs
+from ponder.paths import create_file, inside, make_dirs, write_text_atomic
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -237,23 +236,6 @@ class Store:
                 except OSError:
                     break
                 folder = folder.parent
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so a crash leaves the old file or the new one,
-    never half of either: a synced temporary file in the same folder, then a rename.
-    The file is 0600 (``mkstemp``'s mode), its folder at most 0755 when made here."""
-    make_dirs(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(Path(tmp))
-        raise
 
 
 def _unlink(path: Path) -> int:

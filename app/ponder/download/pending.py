@@ -13,8 +13,8 @@ from filelock import FileLock
 
 from ponder.download.hub import RemoteFile
 from ponder.download.refs import PullPlan
-from ponder.paths import make_dirs
-from ponder.store import LOCK_MODE, Store, write_text_atomic
+from ponder.paths import make_dirs, write_text_atomic
+from ponder.store import LOCK_MODE, Store
 
 PENDING = "pending.json"
 PART_NAME = re.compile(r"[0-9a-f]{64}\.part")  # what partial_path names a file

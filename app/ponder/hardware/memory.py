@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.hardware.planner import WorkingSettings
-from ponder.store import write_text_atomic
+from ponder.paths import write_text_atomic
 
 
 def model_key(name: str, size: int, sha256: str | None = None) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ponder.catalog import Catalog, ModelEntry, PromptPolicy, ServedEntry
-from ponder.config import Settings
+from ponder.config import Settings, first_problem
 from ponder.config_file import remove_remote, set_remote
 from ponder.errors import ModelNotFoundError, PonderError, UsageError
 from ponder.events import AnswerDelta
@@ -124,10 +124,9 @@ class Remotes:
         try:
             remote = RemoteConfig.model_validate(fields)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "remote"
+            where, what = first_problem(exc, "remote")
             raise UsageError(
-                f"remote '{name}': {where}: {first['msg']}",
+                f"remote '{name}': {where}: {what}",
                 hint="see `ponder remote add --help`",
             ) from None
         set_remote(self._config_file, name, remote)
