@@ -137,7 +137,6 @@ class PonderApp(App[None]):
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model, self.loading = message.model, None
-        self.session.store.touch(message.model.name)
         for warning in message.model.warnings:
             self.notify(warning, severity="warning", timeout=8)
         self._announce_model()
