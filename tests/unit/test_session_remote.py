@@ -352,3 +352,21 @@ def test_a_user_catalog_cannot_give_a_served_model_a_taken_name(ponder_home: Pat
     )
     with pytest.raises(PonderError, match="'r1:7b' is already used"):
         load_catalog(user)
+
+
+def test_remote_add_warns_about_plain_http_to_another_machine(
+    ponder_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ponder.cli import main
+    from ponder.session.remotes import RemoteStatus, Remotes
+
+    def unreachable(self: Remotes, name: str) -> RemoteStatus:  # no probe leaves the machine
+        return RemoteStatus(name, self.get(name), error="not tried in tests")
+
+    monkeypatch.setattr(Remotes, "status", unreachable)
+    assert main(["remote", "add", "lab", "http://gpu-box:8000/v1"]) == 0
+    err = capsys.readouterr().err
+    assert "plain http:// to another machine" in err and "not reachable now" in err
+    assert main(["remote", "add", "box", "http://127.0.0.1:8000/v1"]) == 0
+    assert "plain http://" not in capsys.readouterr().err
+    assert set(load_settings(default_paths()).remotes) == {"lab", "box"}

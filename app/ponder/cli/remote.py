@@ -77,9 +77,15 @@ def add(
     if timeout is not None:
         fields["timeout"] = timeout
     with env.session() as session:
-        session.remotes.add(name, **fields)
+        added = session.remotes.add(name, **fields)
         status = session.remotes.status(name)
     click.echo(f"added remote '{name}' ({status.url})", err=True)
+    if added.plain_http_off_loopback:
+        click.echo(
+            f"ponder: warning: {status.url} is plain http:// to another machine: prompts, "
+            "replies and any key cross the network unencrypted; use https:// if it can",
+            err=True,
+        )
     if status.info is not None:
         models = ", ".join(status.info.models) or "no models listed"
         click.echo(f"{name}: {status.info.label}; {models}", err=True)

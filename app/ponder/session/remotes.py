@@ -14,8 +14,8 @@ the catalog gets.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +30,7 @@ from ponder.config_file import remove_remote, set_remote
 from ponder.errors import ModelNotFoundError, PonderError, UsageError
 from ponder.events import AnswerDelta
 from ponder.history import History
+from ponder.paths import write_text_atomic
 from ponder.prompt import Turn, guess_policy
 from ponder.remote import RemoteClient, RemoteEngine, RemoteSettings, ServerInfo, probe
 from ponder.remote.errors import display_url
@@ -342,13 +343,8 @@ class Remotes:
 
     def _save(self, memory: dict[str, object]) -> None:
         """A cache: a failed write (a read-only or full disk) costs a probe, nothing more."""
-        try:
-            self._memory_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._memory_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(memory, indent=1), encoding="utf-8")
-            os.replace(tmp, self._memory_file)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            write_text_atomic(self._memory_file, json.dumps(memory, indent=1))
 
 
 def catalog_families(catalog: Catalog) -> set[str]:
