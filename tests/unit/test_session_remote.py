@@ -358,7 +358,7 @@ def test_remote_add_warns_about_plain_http_to_another_machine(
     ponder_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from ponder.cli import main
-    from ponder.session.remotes import RemoteStatus, Remotes
+    from ponder.session.remotes import Remotes, RemoteStatus
 
     def unreachable(self: Remotes, name: str) -> RemoteStatus:  # no probe leaves the machine
         return RemoteStatus(name, self.get(name), error="not tried in tests")
