@@ -28,6 +28,7 @@ from ponder.sampling import CHAT_OPTIONS, Number, SamplingParams, check_override
 from ponder.session.local_source import LocalSource, wrap_up_injector
 from ponder.session.reply import HistoryWriter, LiveText, Reply, ReplySource
 from ponder.session.spec import ModelSpec
+from ponder.session.turns import chat_turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,30 +326,6 @@ def placement(n_gpu_layers: int, n_layers_total: int) -> str:
     if n_gpu_layers >= n_layers_total:
         return "GPU"
     return f"GPU {n_gpu_layers}/{n_layers_total} layers"
-
-
-def chat_turns(
-    history: History, chat_id: int, *, keep_reasoning: bool | None = None
-) -> tuple[list[Turn], str | None, ChatSettings]:
-    """Earlier turns of a saved chat, its system prompt and its settings.
-
-    Answers only, unless reasoning is kept (``keep_reasoning``, or else the chat's own
-    setting): then each answer goes back with its thinking in ``<think>`` tags (a
-    template may still drop it; R1's own does).
-    """
-    chat = history.get_chat(chat_id)
-    settings = ChatSettings.from_saved(chat.settings, chat.system_prompt)
-    keep = settings.keep_reasoning if keep_reasoning is None else keep_reasoning
-    turns: list[Turn] = []
-    for m in chat.messages:
-        if m.role == "user":
-            turns.append(Turn("user", m.content))
-        elif m.content.strip():
-            text = m.content
-            if keep and m.reasoning.strip():
-                text = f"<think>\n{m.reasoning.strip()}\n</think>\n\n{m.content}"
-            turns.append(Turn("assistant", text))
-    return turns, chat.system_prompt, settings
 
 
 def _keep(settings: ChatSettings | None) -> bool | None:
