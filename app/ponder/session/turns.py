@@ -29,8 +29,14 @@ def chat_turns(
         if m.role == "user":
             turns.append(Turn("user", m.content))
         elif m.content.strip():
-            text = m.content
-            if keep and m.reasoning.strip():
-                text = f"<think>\n{m.reasoning.strip()}\n</think>\n\n{m.content}"
+            text = history_text(m.content, m.reasoning, keep_reasoning=keep)
             turns.append(Turn("assistant", text))
     return turns, chat.system_prompt, settings
+
+
+def history_text(answer: str, reasoning: str, *, keep_reasoning: bool) -> str:
+    """A reply as it goes back to the model in a later turn: the answer, with its
+    thinking in ``<think>`` tags when reasoning is kept."""
+    if keep_reasoning and reasoning.strip():
+        return f"<think>\n{reasoning.strip()}\n</think>\n\n{answer}"
+    return answer
