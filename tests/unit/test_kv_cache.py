@@ -183,7 +183,7 @@ def test_forgetting_a_chat_or_a_model(cache: KVCache, model_file: Path, tmp_path
     assert [p.name.rpartition("-")[2] for p in cache.root.glob("*.kvstate")] == ["3.kvstate"]
 
 
-def test_the_sweep_drops_deleted_chats_missing_models_and_stale_temporary_files(
+def test_the_sweep_drops_deleted_chats_gone_or_changed_models_and_stale_temporary_files(
     cache: KVCache, model_file: Path, tmp_path: Path
 ) -> None:
     gone_model = tmp_path / "gone.gguf"
@@ -192,13 +192,18 @@ def test_the_sweep_drops_deleted_chats_missing_models_and_stale_temporary_files(
     cache.write(2, _key(model_file), _state(range(10)))
     cache.write(5, _key(gone_model), _state(range(10)))
     gone_model.unlink()
+    changed = tmp_path / "changed.gguf"
+    changed.write_bytes(b"GGUF" + os.urandom(1000))
+    cache.write(1, _key(changed), _state(range(10)))
+    changed.write_bytes(b"GGUF" + os.urandom(2000))
     stale = cache.root / ".x.kvstate.1.2.tmp"
     stale.write_bytes(b"half")
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
     fresh_tmp = cache.root / ".y.kvstate.1.2.tmp"
     fresh_tmp.write_bytes(b"being written")
     listed_at = time.time() + 1  # every state above was written before the chats were listed
-    assert cache.sweep({1, 5}, listed_at) == 3  # chat 2, the missing model, the stale file
+    # Chat 2's, the missing model's, the changed model's, the stale temporary file.
+    assert cache.sweep({1, 5}, listed_at) == 4
     assert sorted(p.name.rpartition("-")[2] for p in cache.root.glob("*.kvstate")) == ["1.kvstate"]
     assert fresh_tmp.exists()
     # A state written after the list was taken is another process's new chat: kept.

@@ -114,11 +114,12 @@ def _covers(c: Any, llama: Any, n_tokens: int) -> bool:
     """Whether the cache holds every cell the next token after the first ``n_tokens``
     attends to.
 
-    A sliding-window model (Gemma 3: a 512-token window in five layers of six) keeps
-    only the window's cells in those layers, so a cache cut far behind its end lacks
-    the window of the cut: the next token would attend to fewer tokens than it should.
-    llama.cpp's server refuses such a reuse with the same test: the oldest cell held
-    must be no later than the cut minus the window.
+    A sliding-window model (Gemma 3: a 512-token window in five layers of six) may not
+    hold every cell in those layers: a saved state carries only the cells its last
+    position attends to, so once restored it cannot be cut far behind its end without
+    the next token attending to fewer tokens than it should. llama.cpp's server refuses
+    such a reuse with the same test: the oldest cell held must be no later than the cut
+    minus the window.
     """
     pos_min = int(c.llama_memory_seq_pos_min(_memory(c, llama), 0))
     n_swa = max(int(c.llama_model_n_swa(llama.model)), 0)

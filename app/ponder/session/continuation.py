@@ -18,7 +18,8 @@ thread of its own copies the cache (holding the model, so no new reply drives th
 engine meanwhile; a new reply waits for the copy, tens of milliseconds, not for the
 write), then releases the model and writes the file. Closing the model waits for the
 write, so ``ponder run`` leaves its state on disk when it exits. A failure here is
-logged and forgotten: the cache is never worth a failed reply
+logged at debug level (logger ``ponder.kv_cache``; nothing reaches a terminal the chat
+UI may own) and forgotten: the cache is never worth a failed reply
 (docs/architecture.md#continued-chats).
 """
 
@@ -28,6 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ponder.engine import KeepsState, KVState
@@ -45,6 +47,16 @@ NextPrefix = Callable[[], Sequence[int] | None]
 LiveChats = Callable[[], set[int] | None]
 
 
+@dataclass(frozen=True, slots=True)
+class SaveReport:
+    """What the last save cost: the copy holds the model, the write does not."""
+
+    tokens: int
+    nbytes: int
+    copy_s: float
+    write_s: float
+
+
 class ChatStates:
     """Restores and saves the KV cache of one loaded model's chats."""
 
@@ -59,6 +71,7 @@ class ChatStates:
         self._copied.set()
         self._thread: threading.Thread | None = None
         self.restored = 0  # tokens the last restore brought back (0: none)
+        self.last_save: SaveReport | None = None
 
     @classmethod
     def create(
@@ -76,7 +89,7 @@ class ChatStates:
         try:
             key = StateKey(model_identity(model_path, sha256), engine.state_identity())
         except OSError as exc:
-            log.warning("not saving chat states: %s", exc)
+            log.debug("not saving chat states: %s", exc)
             return None
         return cls(cache, engine, key, live_chats)
 
@@ -97,8 +110,9 @@ class ChatStates:
             state = self.cache.read(saved)
             if state is None or not self._engine.load_state(state, keep=shared):
                 return 0
-        except (OSError, ValueError) as exc:
-            log.warning("could not restore a saved chat state: %s", exc)
+        except Exception as exc:  # a cache: the reply goes on without it
+            log.debug("could not restore a saved chat state: %s", exc)
+            self._engine.keep_prefix(0)  # whatever the context holds now, it starts empty
             return 0
         self.restored = shared
         return shared
@@ -119,16 +133,22 @@ class ChatStates:
 
         def run() -> None:
             try:
+                started = time.monotonic()
                 try:
                     state = self._copy(next_prefix, fallback)
                 finally:
                     release()
                     self._copied.set()
-                if state is not None:
-                    self.cache.write(chat_id, self.key, state)
+                copied = time.monotonic()
+                if state is not None and self.cache.write(chat_id, self.key, state):
+                    written = time.monotonic()
+                    self.last_save = SaveReport(
+                        len(state.tokens), state.nbytes, copied - started, written - copied
+                    )
+                    log.debug("saved chat %s: %s", chat_id, self.last_save)
                     self._sweep()
             except Exception as exc:  # a cache: log it, never fail anything for it
-                log.warning("could not save the state of chat %s: %s", chat_id, exc)
+                log.debug("could not save the state of chat %s: %s", chat_id, exc)
 
         thread = threading.Thread(target=run, name=f"ponder-kv-save-{chat_id}")
         try:
@@ -188,10 +208,12 @@ def reuse_safely(engine: KeepsState, prompt: Sequence[int]) -> int:
     """Cut the context's cache to what ``prompt`` shares with it, or empty it when that
     cut could not be gone on from; how many tokens it keeps.
 
-    ``Llama.generate()`` makes the same cut, but without asking whether a sliding
-    window's cells are still there: on Gemma 3, a second chat after a long first one
-    reused the first tokens while five layers in six had dropped their cells, and the
-    reply attended to less than its prompt.
+    ``Llama.generate()`` makes the same cut without asking whether a sliding window's
+    cells are there. In a context that evaluated its tokens itself they all are, but a
+    restored state of a sliding-window model holds only its last window (llama.cpp
+    writes no cell the last position does not attend to): after a restore on Gemma 3,
+    another chat sharing only its first tokens would have gone on with five layers in
+    six missing the window before the cut.
     """
     held = engine.cached_tokens()
     shared = min(common_prefix(held, prompt), len(prompt) - 1)

@@ -147,7 +147,7 @@ class KVCache:
         except OSError:
             return None
         if got != saved.data_len or zlib.crc32(data, _tokens_crc(saved.tokens)) != saved.crc:
-            log.warning("dropping %s: it does not match its checksum", saved.path.name)
+            log.debug("dropping %s: it does not match its checksum", saved.path.name)
             _unlink(saved.path)
             return None
         with contextlib.suppress(OSError):
@@ -226,8 +226,9 @@ class KVCache:
 
     def sweep(self, live_chats: set[int] | None, listed_at: float) -> int:
         """Delete states of chats that are gone (not in ``live_chats``, a list taken at
-        ``listed_at``; a state written since is another process's new chat), of models
-        whose file is gone, and temporary files a killed process left."""
+        ``listed_at``; a state written since is another process's new chat), of model
+        files that are gone or have changed (their states can never be used again), and
+        temporary files a killed process left."""
         gone = 0
         now = time.time()
         for path in self._files(".*.tmp"):
@@ -246,7 +247,7 @@ class KVCache:
                 gone += _unlink(path)
                 continue
             model = self._model_of(path)
-            if model is not None and not Path(str(model.get("path"))).exists():
+            if model is not None and not _still_there(model):
                 gone += _unlink(path)
         return gone
 
@@ -276,7 +277,7 @@ class KVCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, UnicodeDecodeError):
-            log.warning("dropping %s: not a state file Ponder can read", path.name)
+            log.debug("dropping %s: not a state file Ponder can read", path.name)
             _unlink(path)
             return None
 
@@ -344,6 +345,15 @@ def _tokens_of(raw: bytes) -> tuple[int, ...]:
 
 def _tokens_crc(tokens: Sequence[int]) -> int:
     return zlib.crc32(_token_bytes(tokens))
+
+
+def _still_there(model: dict[str, object]) -> bool:
+    """Whether the model file a state was made from is still there, unchanged."""
+    try:
+        info = Path(str(model.get("path"))).stat()
+    except OSError:
+        return False
+    return info.st_size == model.get("size") and info.st_mtime_ns == model.get("mtime_ns")
 
 
 def _chat_of(path: Path) -> int | None:
