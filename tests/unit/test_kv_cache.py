@@ -114,6 +114,20 @@ def test_a_damaged_state_is_dropped_not_used(cache: KVCache, model_file: Path) -
     assert not path.exists()
 
 
+def test_a_state_replaced_between_its_header_and_its_data_is_left_alone(
+    cache: KVCache, model_file: Path
+) -> None:
+    key = _key(model_file)
+    cache.write(3, key, _state(range(80), pad=1000))
+    found = cache.best(key, list(range(80)))
+    assert found is not None
+    newer = cache.write(3, key, _state(range(90), pad=1000))  # another process, meanwhile
+    assert cache.read(found[0]) is None
+    assert newer is not None and newer.exists()  # not taken for a damaged file
+    again = cache.best(key, list(range(90)))
+    assert again is not None and again[1] == 90 and cache.read(again[0]) is not None
+
+
 @pytest.mark.parametrize(
     "content",
     [b"", b"PONDER-KV 1\n", b"not a state at all", b"PONDER-KV 1\n\xff\xff\xff\x7f{}"],

@@ -69,7 +69,7 @@ class ChatStates:
         self._live_chats = live_chats
         self._copied = threading.Event()
         self._copied.set()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []  # saves still writing, perhaps
         self.restored = 0  # tokens the last restore brought back (0: none)
         self.last_save: SaveReport | None = None
 
@@ -157,14 +157,12 @@ class ChatStates:
             self._copied.set()
             release()
             raise
-        self._thread = thread
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     def join(self) -> None:
-        """Wait for the last save to be written."""
-        thread = self._thread
-        if thread is not None:
-            thread.join()
-            self._thread = None
+        """Wait for every save to be written."""
+        while self._threads:
+            self._threads.pop().join()
 
     def _copy(self, next_prefix: NextPrefix, fallback: int) -> KVState | None:
         engine = self._engine

@@ -42,6 +42,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ponder.engine import KVState
 from ponder.paths import create_file, make_dirs
@@ -105,6 +106,7 @@ class SavedState:
     data_offset: int
     data_len: int
     crc: int
+    stamp: tuple[int, int, int]  # inode, size, mtime when the header was read
 
 
 class KVCache:
@@ -141,6 +143,8 @@ class KVCache:
         it does not hold."""
         try:
             with saved.path.open("rb") as f:
+                if _stamp(os.fstat(f.fileno())) != saved.stamp:
+                    return None  # replaced since its header was read: look again next time
                 f.seek(saved.data_offset)
                 data = bytearray(saved.data_len)
                 got = f.readinto(data)
@@ -264,16 +268,7 @@ class KVCache:
         the file is not a state this Ponder wrote."""
         try:
             with path.open("rb") as f:
-                start = f.read(len(MAGIC) + _HEAD.size)
-                if len(start) != len(MAGIC) + _HEAD.size or not start.startswith(MAGIC):
-                    raise ValueError("not a state file")
-                (length,) = _HEAD.unpack(start[len(MAGIC) :])
-                if length > MAX_HEADER:
-                    raise ValueError("header too long")
-                header = json.loads(f.read(length))
-                if not isinstance(header, dict):
-                    raise ValueError("header is not an object")
-            return header, len(start) + length
+                return _parse_header(f)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, UnicodeDecodeError):
@@ -290,23 +285,41 @@ class KVCache:
         return model if isinstance(model, dict) else None
 
     def _header(self, path: Path, key: StateKey) -> SavedState | None:
-        read = self._read_header(path)
-        if read is None:
-            return None
-        header, offset = read
-        if header.get("key") != json.loads(json.dumps(key.as_json())):
-            return None  # another model, build or parameters: never used
         try:
-            n, chat_id = _int(header, "n_tokens"), _int(header, "chat_id")
-            data_len, crc = _int(header, "data_len"), _int(header, "crc32")
             with path.open("rb") as f:
-                f.seek(offset)
+                header, offset = _parse_header(f)
+                if header.get("key") != json.loads(json.dumps(key.as_json())):
+                    return None  # another model, build or parameters: never used
+                n, chat_id = _int(header, "n_tokens"), _int(header, "chat_id")
+                data_len, crc = _int(header, "data_len"), _int(header, "crc32")
                 raw = f.read(4 * n)
-        except (ValueError, OSError):
+                stamp = _stamp(os.fstat(f.fileno()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, UnicodeDecodeError):
+            log.debug("dropping %s: not a state file Ponder can read", path.name)
+            _unlink(path)
             return None
         if len(raw) != 4 * n or n <= 0:
             return None
-        return SavedState(path, chat_id, _tokens_of(raw), offset + 4 * n, data_len, crc)
+        return SavedState(path, chat_id, _tokens_of(raw), offset + 4 * n, data_len, crc, stamp)
+
+
+def _parse_header(f: BinaryIO) -> tuple[dict[str, object], int]:
+    start = f.read(len(MAGIC) + _HEAD.size)
+    if len(start) != len(MAGIC) + _HEAD.size or not start.startswith(MAGIC):
+        raise ValueError("not a state file")
+    (length,) = _HEAD.unpack(start[len(MAGIC) :])
+    if length > MAX_HEADER:
+        raise ValueError("header too long")
+    header = json.loads(f.read(length))
+    if not isinstance(header, dict):
+        raise ValueError("header is not an object")
+    return header, len(start) + length
+
+
+def _stamp(info: os.stat_result) -> tuple[int, int, int]:
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
