@@ -36,6 +36,7 @@ MAX_SETTINGS_FILE_BYTES = 1 << 20  # config.toml, models.toml: a few KB in pract
 MAX_THREADS = 1024
 MAX_TEXT = 1024  # a model name
 MAX_PATH = 4096  # PATH_MAX on Linux
+MAX_KV_CACHE_MB = 1 << 24  # 16 TB: a bound, not a suggestion
 
 ReasoningMode = Literal["stderr", "hide", "inline"]
 
@@ -58,6 +59,13 @@ class Settings(BaseSettings):
         default=None, ge=1, le=MAX_THREADS, description="CPU threads for generation."
     )
     save_chats: bool = Field(default=True, description="Save headless runs to the chat history.")
+    kv_cache_mb: int = Field(
+        default=4096,
+        ge=0,
+        le=MAX_KV_CACHE_MB,
+        description="Disk for saved chat states, which let a continued chat skip re-reading "
+        "itself (MB; the least recently used go first; 0 turns them off).",
+    )
     remotes: dict[str, RemoteConfig] = Field(
         default_factory=dict,
         description="OpenAI-compatible servers, by name (`ponder remote add` writes them).",

@@ -59,6 +59,9 @@ class Usage:
     prompt_tokens: int = 0
     reasoning_tokens: int = 0
     answer_tokens: int = 0
+    # Of the prompt tokens, those whose KV cache was already there (this process's, or
+    # a continued chat's saved state) and were not evaluated again.
+    cached_tokens: int = 0
 
     @property
     def completion_tokens(self) -> int:

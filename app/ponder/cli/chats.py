@@ -134,8 +134,8 @@ def export(env: Env, chat_id: int, fmt: str, output: Path | None) -> int:
 @click.argument("chat_id", metavar="ID", type=int)
 @click.pass_obj
 def rm(env: Env, chat_id: int) -> int:
-    with _history(env) as history:
-        history.delete_chat(chat_id)
+    with env.session() as session:
+        session.delete_chat(chat_id)  # its saved states go with it
     print(f"deleted chat {chat_id}", file=sys.stderr)
     return ExitCode.OK
 

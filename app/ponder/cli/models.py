@@ -96,7 +96,7 @@ def remove(env: Env, model: str, yes: bool) -> int:
         ):
             print("kept", file=sys.stderr)
             return ExitCode.OK
-        removal = session.store.remove(name)
+        removal = session.remove_model(name)  # its saved chat states go with it
     for path in removal.kept:
         print(
             f"ponder: warning: left {path} alone: it lies outside the model store",

@@ -91,6 +91,7 @@ def finish_fields(finished: Finished) -> dict[str, Any]:
             "reasoning_tokens": u.reasoning_tokens,
             "answer_tokens": u.answer_tokens,
             "completion_tokens": u.completion_tokens,
+            "cached_tokens": u.cached_tokens,
         },
         "timings": t.as_dict(),
         # Remote engines: "server" when the server reported them, "client" when counted here.

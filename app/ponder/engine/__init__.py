@@ -9,6 +9,8 @@ from ponder.engine.base import (
     EngineLoader,
     GenerationStats,
     Injector,
+    KeepsState,
+    KVState,
     LoadParams,
     check_prompt_fits,
 )
@@ -21,6 +23,8 @@ __all__ = [
     "EngineLoader",
     "GenerationStats",
     "Injector",
+    "KVState",
+    "KeepsState",
     "LlamaEngine",
     "LoadParams",
     "SamplingParams",

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ponder.errors import ContextOverflowError
 from ponder.events import FinishReason
@@ -74,6 +74,50 @@ class Engine(Protocol):
     def load_s(self) -> float: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KVState:
+    """A sequence's KV cache as llama.cpp serialises it, and the exact tokens it holds."""
+
+    tokens: tuple[int, ...]
+    data: bytearray | memoryview  # writable: llama.cpp reads it through a ctypes view
+
+    @property
+    def nbytes(self) -> int:
+        return memoryview(self.data).nbytes
+
+
+@runtime_checkable
+class KeepsState(Protocol):
+    """An engine whose KV cache can be saved and restored (the llama.cpp engine).
+
+    Optional: an engine without these methods (a scripted one, a server) simply
+    re-reads a continued chat. The session checks with ``isinstance``.
+    """
+
+    def state_identity(self) -> dict[str, object]:
+        """What a saved state must have been made under to be used here: the engine's
+        build and the load parameters that shape the cache."""
+        ...
+
+    def cached_tokens(self) -> list[int]:
+        """The tokens whose KV entries the context holds now, in order."""
+        ...
+
+    def keep_prefix(self, n_tokens: int) -> bool:
+        """Drop the cache after the first ``n_tokens`` tokens; False, with nothing
+        dropped, when what would remain could not be gone on from."""
+        ...
+
+    def save_state(self) -> KVState | None:
+        """A copy of the cache and its tokens (None when there is nothing to save)."""
+        ...
+
+    def load_state(self, state: KVState, keep: int) -> bool:
+        """Put ``state`` into the context, keeping its first ``keep`` tokens. False (and
+        an empty cache) when llama.cpp refuses it."""
+        ...
 
 
 # Asked after every token: text to put into the context now, as if the model had

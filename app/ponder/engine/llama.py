@@ -10,7 +10,11 @@ out whole and the cost per token stays constant.
 
 One ``Llama`` is kept per loaded model. ``generate()`` compares the new prompt with
 the tokens already in the KV cache and evaluates only the new suffix, so a second
-turn prefills only its own tokens.
+turn prefills only its own tokens. The cache of sequence 0 can also be copied out and
+put back (``llama_state_seq_get_data``/``set_data``), so a chat continued in a new
+process starts from where the last one left off (docs/architecture.md#continued-chats);
+``Llama.save_state()`` is not used: it also copies the logits array, n_ctx × n_vocab
+floats, which for Gemma's 262k vocabulary is gigabytes.
 
 llama.cpp's own log is routed into :mod:`logging` (logger ``ponder.llama``) and a
 short ring buffer instead of stderr. llama-cpp-python would otherwise silence it by
@@ -31,7 +35,14 @@ from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
-from ponder.engine.base import GenerationStats, Injector, LoadParams, check_prompt_fits
+from ponder.engine import kv_state
+from ponder.engine.base import (
+    GenerationStats,
+    Injector,
+    KVState,
+    LoadParams,
+    check_prompt_fits,
+)
 from ponder.errors import ModelLoadError, UsageError
 from ponder.gguf_info import GGUFInfo
 from ponder.sampling import SamplingParams
@@ -308,6 +319,23 @@ class LlamaEngine:
         from llama_cpp.llama_grammar import LlamaGrammar
 
         return LlamaGrammar.from_string(text, verbose=False)
+
+    # -- the KV cache, saved and restored (ponder.engine.kv_state) -------------------
+
+    def state_identity(self) -> dict[str, object]:
+        return kv_state.identity(self._c, self.params, self._n_ctx)
+
+    def cached_tokens(self) -> list[int]:
+        return kv_state.tokens_held(self._llama)
+
+    def keep_prefix(self, n_tokens: int) -> bool:
+        return kv_state.keep_prefix(self._c, self._llama, n_tokens)
+
+    def save_state(self) -> KVState | None:
+        return kv_state.save(self._c, self._llama)
+
+    def load_state(self, state: KVState, keep: int) -> bool:
+        return kv_state.load(self._c, self._llama, state, keep, self._n_ctx)
 
     def close(self) -> None:
         self._llama.close()

@@ -5,6 +5,7 @@
 * :mod:`.loading` — load parameters from a plan, and the out-of-memory step-down.
 * :mod:`.loaded` — :class:`LoadedModel` and its :meth:`~LoadedModel.reply` use case.
 * :mod:`.reply` — :class:`Reply`: the typed events of one reply and its live text.
+* :mod:`.turns` — a saved chat's turns as they go back to the model.
 * :mod:`.machine` — this machine's reports: doctor, fit, the recommendation.
 * :mod:`.factory` — :func:`open_session`, the session over the user's own files.
 
@@ -18,11 +19,12 @@ from ponder.chat_settings import ChatSettings
 from ponder.history import Chat, ChatSummary, History, HistoryError, Message, SearchHit
 from ponder.session.core import OnEvent, RunRequest, Session
 from ponder.session.factory import open_session
-from ponder.session.loaded import LoadedModel, LocalModel, ReplyRequest, chat_turns
+from ponder.session.loaded import LoadedModel, LocalModel, ReplyRequest
 from ponder.session.loading import ModelOptions
 from ponder.session.local_source import WRAP_UP_TEXT
 from ponder.session.reply import LiveText, LiveUpdate, Reply
 from ponder.session.spec import ModelSpec, NotInstalledError
+from ponder.session.turns import chat_turns
 
 __all__ = [
     "WRAP_UP_TEXT",

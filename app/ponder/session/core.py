@@ -36,6 +36,8 @@ from ponder.errors import (
 from ponder.events import Notice, OpenEvent, Planned, PullFinished, PullStarted
 from ponder.history import History
 from ponder.paths import Paths
+from ponder.session.continuation import ChatStates, chat_ids, store_sha256
+from ponder.session.kv_cache import KVCache
 from ponder.session.loaded import LoadedModel, LocalModel, ReplyRequest
 from ponder.session.loading import (
     DEFAULT_OPTIONS,
@@ -48,7 +50,7 @@ from ponder.session.loading import (
 from ponder.session.remotes import Remotes
 from ponder.session.reply import Reply
 from ponder.session.spec import ModelSpec, NotInstalledError, Resolver
-from ponder.store import InstalledModel, Store
+from ponder.store import InstalledModel, Removal, Store
 
 OnEvent = Callable[[OpenEvent], None]
 
@@ -89,6 +91,7 @@ class Session:
         self.remotes = Remotes(
             settings, paths.config_file, paths.cache_dir / "remotes.json", catalog
         )
+        self.kv_cache = KVCache(paths.cache_dir / "kv", settings.kv_cache_mb * 1_000_000)
         self._history = history
         self._history_path = history_path
         self._owns_history = False
@@ -273,7 +276,11 @@ class Session:
             self._load_memory(),
             lambda text: emit(Notice(text)),
         )
-        return LocalModel(spec, loaded_plan, engine, lambda: self.history)
+        sha256 = store_sha256(self.store, spec.name, spec.path)
+        states = ChatStates.create(
+            self.kv_cache, engine, spec.path, sha256, lambda: chat_ids(self._history)
+        )
+        return LocalModel(spec, loaded_plan, engine, lambda: self.history, states)
 
     def _load_memory(self) -> hardware.LoadMemory:
         return hardware.LoadMemory(self.paths.data_dir / "load_settings.json")
@@ -401,6 +408,19 @@ class Session:
     def discard_pull(self, name: str) -> None:
         """Forget an unfinished pull and delete its partial files."""
         download.forget_pending(self.store, name, delete_parts=True)
+
+    def remove_model(self, name: str) -> Removal:
+        """Remove an installed model and free its space, its saved chat states with it."""
+        installed = self.installed(name)
+        files = [self.store.path_of(f).resolve() for f in installed.files]
+        removal = self.store.remove(installed.name)
+        self.kv_cache.forget_model(files)
+        return removal
+
+    def delete_chat(self, chat_id: int) -> None:
+        """Delete a chat, all its messages and its saved states."""
+        self.require_history().delete_chat(chat_id)
+        self.kv_cache.forget_chat(chat_id)
 
     def import_model(
         self, source: Path, *, name: str | None = None, link: bool = False

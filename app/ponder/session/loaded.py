@@ -19,15 +19,17 @@ from dataclasses import dataclass, field, replace
 from ponder import hardware
 from ponder.catalog import PromptPolicy
 from ponder.chat_settings import ChatSettings
-from ponder.engine import Engine, GenerationStats
+from ponder.engine import Engine, GenerationStats, KeepsState
 from ponder.errors import ModelLoadError, UsageError
 from ponder.history import History
 from ponder.prompt import RenderedPrompt, Turn, build_prompt
 from ponder.reasoning import ReasoningSplitter
 from ponder.sampling import CHAT_OPTIONS, Number, SamplingParams, check_overrides
+from ponder.session.continuation import ChatStates, NextPrefix, reuse_safely
 from ponder.session.local_source import LocalSource, wrap_up_injector
 from ponder.session.reply import HistoryWriter, LiveText, Reply, ReplySource
 from ponder.session.spec import ModelSpec
+from ponder.session.turns import chat_turns, history_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,7 @@ class LoadedModel:
         the thinking with ``</think>``, so the model turns to its answer.
         """
         self._check_open()
+        self._before_reply()
         if not self._busy.acquire(blocking=False):
             raise UsageError(
                 f"a reply from {self.name} is still streaming", hint="stop it first (Esc)"
@@ -197,8 +200,17 @@ class LoadedModel:
             chat_id=chat_id,
             message_id=message_id,
             live=live,
-            on_done=self._busy.release,
+            on_done=self._after_reply(chat_id if request.save else None),
         )
+
+    def _before_reply(self) -> None:
+        """Called before a reply takes the model (a local model waits for its last save's
+        copy of the cache here)."""
+
+    def _after_reply(self, chat_id: int | None) -> Callable[[], None]:
+        """What releases the model when a reply ends; ``chat_id`` is the chat the reply
+        was saved in (None when it was not)."""
+        return self._busy.release
 
     def _source(
         self,
@@ -234,7 +246,12 @@ class LoadedModel:
 
 
 class LocalModel(LoadedModel):
-    """A GGUF loaded into this process by a local engine (llama.cpp)."""
+    """A GGUF loaded into this process by a local engine (llama.cpp).
+
+    With ``states``, a continued chat starts from its saved KV cache when that shares
+    more of the prompt than the context holds, and each saved reply leaves the cache of
+    what the next turn will share on disk (:mod:`ponder.session.continuation`).
+    """
 
     def __init__(
         self,
@@ -242,11 +259,15 @@ class LocalModel(LoadedModel):
         plan: hardware.Plan,
         engine: Engine,
         history: Callable[[], History | None],
+        states: ChatStates | None = None,
     ) -> None:
         super().__init__(history)
         self.spec = spec
         self.plan = plan
         self._engine = engine
+        self.states = states
+        self._next: NextPrefix | None = None  # the running reply's next-turn prefix
+        self._prompt_len = 0
 
     @property
     def name(self) -> str:
@@ -286,19 +307,52 @@ class LocalModel(LoadedModel):
         cancel: threading.Event | None,
         wrap_up: threading.Event | None,
     ) -> ReplySource:
-        rendered = self.render(turns, keep_reasoning=settings.keep_reasoning)
+        keep = settings.keep_reasoning
+        rendered = self.render(turns, keep_reasoning=keep)
+        tokens = self._tokenize(rendered)
         engine = self._engine
-        add_bos = engine.add_bos and not (
-            engine.bos_text and rendered.text.startswith(engine.bos_text)
-        )
-        tokens = engine.tokenize(rendered.text, add_bos=add_bos)
-        stats = GenerationStats()
+        stats = GenerationStats()  # before the restore: time to first token counts it
+        if self.states is not None and len(tokens) < engine.n_ctx:
+            self.states.restore(tokens)
+            self._next = lambda: self._next_prefix(turns, live, keep_reasoning=keep)
+            self._prompt_len = len(tokens)
+        elif isinstance(engine, KeepsState) and tokens:
+            reuse_safely(engine, tokens)
         splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
         # generate() checks the prompt against the context before it returns.
         generation = engine.generate(
             tokens, sampling, stats, cancel, wrap_up_injector(wrap_up, splitter, live)
         )
         return LocalSource(engine, generation, splitter, stats)
+
+    def _tokenize(self, rendered: RenderedPrompt) -> list[int]:
+        engine = self._engine
+        add_bos = engine.add_bos and not (
+            engine.bos_text and rendered.text.startswith(engine.bos_text)
+        )
+        return engine.tokenize(rendered.text, add_bos=add_bos)
+
+    def _next_prefix(self, turns: list[Turn], live: LiveText, *, keep_reasoning: bool) -> list[int]:
+        """How the next turn's prompt will begin: these turns, this reply as the history
+        sends it back (:func:`history_text`), then a user turn."""
+        upcoming = list(turns)
+        if live.answer.strip():
+            text = history_text(live.answer, live.reasoning, keep_reasoning=keep_reasoning)
+            upcoming.append(Turn("assistant", text))
+        upcoming.append(Turn("user", "…"))
+        return self._tokenize(self.render(upcoming, keep_reasoning=keep_reasoning))
+
+    def _before_reply(self) -> None:
+        if self.states is not None:
+            self.states.wait_copied()
+
+    def _after_reply(self, chat_id: int | None) -> Callable[[], None]:
+        upcoming, self._next = self._next, None
+        states = self.states
+        if states is None or chat_id is None or upcoming is None:
+            return self._busy.release
+        prompt_len = self._prompt_len
+        return lambda: states.save_later(chat_id, upcoming, prompt_len, self._busy.release)
 
     def render(self, turns: list[Turn], *, keep_reasoning: bool = False) -> RenderedPrompt:
         """The exact prompt text for ``turns`` under this model's policy and template."""
@@ -315,6 +369,8 @@ class LocalModel(LoadedModel):
         )
 
     def _close_engine(self) -> None:
+        if self.states is not None:
+            self.states.join()
         self._engine.close()
 
 
@@ -325,30 +381,6 @@ def placement(n_gpu_layers: int, n_layers_total: int) -> str:
     if n_gpu_layers >= n_layers_total:
         return "GPU"
     return f"GPU {n_gpu_layers}/{n_layers_total} layers"
-
-
-def chat_turns(
-    history: History, chat_id: int, *, keep_reasoning: bool | None = None
-) -> tuple[list[Turn], str | None, ChatSettings]:
-    """Earlier turns of a saved chat, its system prompt and its settings.
-
-    Answers only, unless reasoning is kept (``keep_reasoning``, or else the chat's own
-    setting): then each answer goes back with its thinking in ``<think>`` tags (a
-    template may still drop it; R1's own does).
-    """
-    chat = history.get_chat(chat_id)
-    settings = ChatSettings.from_saved(chat.settings, chat.system_prompt)
-    keep = settings.keep_reasoning if keep_reasoning is None else keep_reasoning
-    turns: list[Turn] = []
-    for m in chat.messages:
-        if m.role == "user":
-            turns.append(Turn("user", m.content))
-        elif m.content.strip():
-            text = m.content
-            if keep and m.reasoning.strip():
-                text = f"<think>\n{m.reasoning.strip()}\n</think>\n\n{m.content}"
-            turns.append(Turn("assistant", text))
-    return turns, chat.system_prompt, settings
 
 
 def _keep(settings: ChatSettings | None) -> bool | None:

@@ -57,7 +57,12 @@ class LocalSource:
         stats = self._stats
         # An injected "</think>" is not the model's: take it off the counts.
         reasoning_tokens = live.reasoning_tokens - (1 if live.wrapped_up else 0)
-        usage = Usage(stats.prompt_tokens, max(reasoning_tokens, 0), live.answer_tokens)
+        usage = Usage(
+            stats.prompt_tokens,
+            max(reasoning_tokens, 0),
+            live.answer_tokens,
+            cached_tokens=stats.cached_tokens,
+        )
         reason = stats.finish_reason if finished else "interrupted"
         timings = self._clock.timings(self._engine.load_s, stats)
         return Finished(finish_reason=reason, usage=usage, timings=timings)
