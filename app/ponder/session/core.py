@@ -26,16 +26,15 @@ from ponder.config import Settings, models_dir
 from ponder.engine import EngineLoader
 from ponder.engine.preflight import VERDICTS_FILE, checked_loader
 from ponder.errors import (
-    DiskFullError,
     Interrupted,
     ModelLoadError,
     ModelNotFoundError,
     UsageError,
-    is_disk_full,
 )
-from ponder.events import Notice, OpenEvent, Planned, PullFinished, PullStarted
+from ponder.events import Notice, OpenEvent, Planned
 from ponder.history import History
 from ponder.paths import Paths
+from ponder.session import pulls
 from ponder.session.continuation import ChatStates, chat_ids, store_sha256
 from ponder.session.kv_cache import KVCache
 from ponder.session.loaded import LoadedModel, LocalModel, ReplyRequest
@@ -338,20 +337,7 @@ class Session:
 
     def plan_pull(self, ref: str) -> download.PullPlan:
         """What `ponder pull REF` would fetch: asks the Hub for sizes and hashes."""
-        if ref.lower().startswith("hf:"):
-            return download.plan_hf(self.hub, ref)
-        entry = self.default_quant(ref)
-        quant = entry.quant
-        return download.plan_files(
-            self.hub,
-            name=entry.display_ref,
-            repo=quant.repo,
-            revision=quant.revision,
-            paths=quant.files,
-            expected_sha256=quant.sha256 or [],
-            catalog_id=entry.model.id,
-            quant=quant.quant,
-        )
+        return pulls.plan(self.hub, ref, self.default_quant)
 
     def default_quant(self, ref: str) -> Resolved:
         """``ref`` with its quant: the one named after ``@``, else the best for this machine
@@ -374,32 +360,15 @@ class Session:
 
         A file with no sha256 to check it against is refused unless ``allow_unverified``.
         """
-        emit = on_event or (lambda event: None)
         plan = self.plan_pull(ref_or_plan) if isinstance(ref_or_plan, str) else ref_or_plan
-        emit(PullStarted(plan.name, len(plan.files), plan.size))
-        try:
-            model = download.pull(
-                plan,
-                self.store,
-                hub=self.hub,
-                progress=emit,
-                notice=lambda text: emit(Notice(text)),
-                cancel=cancel,
-                allow_unverified=allow_unverified,
-            )
-        except OSError as exc:
-            if not is_disk_full(exc):
-                raise
-            # The transfer writes straight into the partial file, which a later pull
-            # resumes from and verifies; nothing is lost but the time.
-            raise DiskFullError(
-                f"the disk is full: the download of {plan.name} stopped; "
-                "the part already downloaded is kept",
-                hint=f"free some space in {self.store.root}, then `ponder pull {plan.name}`"
-                " resumes it",
-            ) from None
-        emit(PullFinished(model.name, model.size, str(self.store.root)))
-        return model
+        return pulls.pull(
+            plan,
+            self.store,
+            self.hub,
+            on_event or (lambda event: None),
+            cancel=cancel,
+            allow_unverified=allow_unverified,
+        )
 
     def pending_pulls(self) -> list[tuple[str, int, int]]:
         """Unfinished pulls, oldest first: (name, total bytes, bytes already on disk)."""
