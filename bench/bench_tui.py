@@ -135,7 +135,7 @@ def fresh_home(parent: Path, name: str) -> Path:
 
 def with_max_tokens(settings: ChatSettings, n: int) -> ChatSettings:
     """The chat's settings with a reply budget of ``n`` tokens."""
-    return settings.with_values(sampling={**settings.sampling, "max_tokens": n})
+    return dataclasses.replace(settings, sampling={**settings.sampling, "max_tokens": n})
 
 
 def chat_screen(app: PonderApp) -> ChatScreen:
@@ -152,7 +152,8 @@ async def wait_for_model(app: PonderApp, timeout_s: float = 300.0) -> None:
     deadline = time.monotonic() + timeout_s
     await asyncio.sleep(0.05)
     while not model_ready(app):
-        if app.loading is None:
+        # Loaded but the screens not told yet is a moment to wait, not a failure.
+        if app.loading is None and app.model is None:
             raise RuntimeError("the app did not load its model (see the app's notifications)")
         if time.monotonic() > deadline:
             raise RuntimeError(f"the model did not load in {timeout_s:.0f} s")
