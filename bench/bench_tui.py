@@ -2,7 +2,7 @@
 
 Why: the chat screen streams a reply from a worker thread into Textual widgets
 (the worker appends to the reply's state; the screen reads it ``STREAM_FPS`` times a
-second and ``ReplyView.add`` feeds two ``MarkdownStream``s). That must neither
+second and ``ReplyView.add`` appends to its two ``MarkdownText`` panels). That must neither
 freeze the UI nor slow the model.
 Two parts:
 
@@ -29,7 +29,7 @@ Two parts:
      delay is the age of the oldest produced character the UI does not have yet (0
      when it has everything): p50, p95, max. Two levels: what ``ReplyView`` has
      received (``reasoning_text`` + ``answer_text``) and what has been handed to its
-     two ``Markdown`` widgets (their ``source``). At the end every character must have
+     two ``MarkdownText`` widgets (their ``source``). At the end every character must have
      arrived: the received text is compared with the produced text, exactly.
 
 2. **Real engine** on the random-weight R1-1.5B-shaped GGUF (``make_r1_shaped.py``):
@@ -91,6 +91,7 @@ from ponder.hardware import render_plan  # noqa: E402
 from ponder.session import ChatSettings  # noqa: E402
 from ponder.tui.app import PonderApp  # noqa: E402
 from ponder.tui.screens.chat import ChatScreen  # noqa: E402
+from ponder.tui.widgets.markdown import MarkdownText  # noqa: E402
 from ponder.tui.widgets.reply import ReplyView  # noqa: E402
 from support.models import write_r1_copy  # noqa: E402
 from support.scripted import R1_ANSWER, R1_REASONING, Script, pieces  # noqa: E402
@@ -262,9 +263,7 @@ class ScreenSamples:
 async def probe_screen(
     reply: ReplyView, tally: Tally, out: ScreenSamples, stop: asyncio.Event
 ) -> None:
-    from textual.widgets import Markdown
-
-    widgets = list(reply.query(Markdown))  # the reasoning panel's and the answer's
+    widgets = list(reply.query(MarkdownText))  # the reasoning panel's and the answer's
     while not stop.is_set():
         received = len(reply.reasoning_text) + len(reply.answer_text)
         handed = sum(len(w.source) for w in widgets)
