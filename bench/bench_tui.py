@@ -20,8 +20,8 @@ Two parts:
      reply and for the reasoning and answer phases apart. Everything the loop does
      (messages, Markdown parsing, layout, rendering) shows up here, as a user would
      feel it in keystrokes. A stall yields one late wake however long it lasts, so
-     the percentiles are per wake, not per second. Target: **p95 < 50 ms** (whole
-     reply).
+     the percentiles are per wake, not per second. Targets: **p95 < 50 ms** over the
+     whole reply, and while the answer streams **p95 < 100 ms, max < 250 ms**.
    * **screen delay**: every 50 ms, on the loop, the number of characters the UI
      holds is compared with the text the session had produced (each reasoning and
      answer delta, timed as it came out of the loaded model's ``Reply`` in the
@@ -102,7 +102,9 @@ SEED = 1
 SIZE = (100, 30)
 LAG_TICK_S = 0.010
 SAMPLE_S = 0.050
-TARGET_LAG_MS = 50.0
+TARGET_LAG_MS = 50.0  # p95 over the whole reply
+TARGET_ANSWER_P95_MS = 100.0  # while the answer's Markdown streams in
+TARGET_ANSWER_MAX_MS = 250.0
 TARGET_RATIO = 0.95
 REASONING_SHARE = 2 / 3
 GEMMA_PATH = Path.home() / ".cache" / "ponder-tests" / "gemma-3-270m-q4_k_m.gguf"
@@ -407,12 +409,20 @@ def report_scripted(result: ScriptedResult, seconds: float, rate: float) -> bool
         f"text {'identical' if result.exact else 'DIFFERENT'})"
     )
     print(f"widgets under the conversation at the end: {result.widgets:,}")
-    p95 = spread([v * 1000 for _, v in result.lag])[1]
-    print(
-        f"target: event-loop lag p95 < {TARGET_LAG_MS:.0f} ms (whole reply): "
-        f"{'PASS' if p95 < TARGET_LAG_MS else 'FAIL'} (p95 {p95:.1f} ms)"
-    )
-    return p95 < TARGET_LAG_MS and result.exact
+    phases = dict(by_phase(result.lag, result.answer_at))
+    p95 = spread([v * 1000 for v in phases["whole reply"]])[1]
+    _, answer_p95, answer_max = spread([v * 1000 for v in phases["while answering"]])
+    met = [
+        (f"event-loop lag p95 < {TARGET_LAG_MS:.0f} ms (whole reply)", p95 < TARGET_LAG_MS,
+         f"p95 {p95:.1f} ms"),
+        (f"event-loop lag p95 < {TARGET_ANSWER_P95_MS:.0f} ms while answering",
+         answer_p95 < TARGET_ANSWER_P95_MS, f"p95 {answer_p95:.1f} ms"),
+        (f"event-loop lag max < {TARGET_ANSWER_MAX_MS:.0f} ms while answering",
+         answer_max < TARGET_ANSWER_MAX_MS, f"max {answer_max:.1f} ms"),
+    ]  # fmt: skip
+    for what, ok, figure in met:
+        print(f"target: {what}: {'PASS' if ok else 'FAIL'} ({figure})")
+    return all(ok for _, ok, _ in met) and result.exact
 
 
 # -- part 2: real engine ---------------------------------------------------------------
