@@ -188,3 +188,18 @@ async def test_a_mouse_selection_gets_the_text_as_drawn() -> None:
         text, _ = everything
         assert text.splitlines()[0].strip() == "17 × 23 = 391"
         assert "print(17 * 23)" in text
+
+
+def test_a_theme_style_rich_cannot_read_is_left_out() -> None:
+    look = markdown.look_for(
+        "odd",
+        {
+            "markdown-h1-text-style": "none",
+            "markdown-h2-text-style": "bold wavy",
+            "text-primary": "#123456",
+        },
+        dark=True,
+    )
+    assert str(look.theme.styles["markdown.h1"]) == "none"
+    assert str(look.theme.styles["markdown.h2"]) == "bold"
+    assert str(look.theme.styles["markdown.table.header"]) == "bold #123456"

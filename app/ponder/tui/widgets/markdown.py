@@ -34,6 +34,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.errors import StyleSyntaxError
 from rich.markdown import CodeBlock, MarkdownElement, TableElement
 from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
@@ -114,10 +115,23 @@ def look_for(name: str, variables: dict[str, str], dark: bool) -> Look:
         styles[f"markdown.h{level}"] = f"{text_style} {color(f'markdown-h{level}-color')}"
     return Look(
         key=f"{name}:{dark}",
-        theme=Theme({k: v.strip() or "none" for k, v in styles.items()}),
+        theme=Theme({name: _style(words) for name, words in styles.items()}),
         code_theme="monokai" if dark else "default",
         code_background=color("surface") or None,  # a panel a shade off the screen's
     )
+
+
+def _style(words: str) -> str:
+    """``words`` less any Rich cannot parse ("none" beside a colour, a CSS-only style)."""
+    kept = []
+    for word in words.split():
+        try:
+            Style.parse(word)
+        except StyleSyntaxError:
+            continue
+        if word != "none":
+            kept.append(word)
+    return " ".join(kept) or "none"
 
 
 class _CodeBlock(CodeBlock):
