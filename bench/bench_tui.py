@@ -2,7 +2,7 @@
 
 Why: the chat screen streams a reply from a worker thread into Textual widgets
 (the worker appends to the reply's state; the screen reads it ``STREAM_FPS`` times a
-second and ``ReplyView.add`` feeds two ``MarkdownStream``s). That must neither
+second and ``ReplyView.add`` appends to its two ``MarkdownText`` panels). That must neither
 freeze the UI nor slow the model.
 Two parts:
 
@@ -20,8 +20,8 @@ Two parts:
      reply and for the reasoning and answer phases apart. Everything the loop does
      (messages, Markdown parsing, layout, rendering) shows up here, as a user would
      feel it in keystrokes. A stall yields one late wake however long it lasts, so
-     the percentiles are per wake, not per second. Target: **p95 < 50 ms** (whole
-     reply).
+     the percentiles are per wake, not per second. Targets: **p95 < 50 ms** over the
+     whole reply, and while the answer streams **p95 < 100 ms, max < 250 ms**.
    * **screen delay**: every 50 ms, on the loop, the number of characters the UI
      holds is compared with the text the session had produced (each reasoning and
      answer delta, timed as it came out of the loaded model's ``Reply`` in the
@@ -29,7 +29,7 @@ Two parts:
      delay is the age of the oldest produced character the UI does not have yet (0
      when it has everything): p50, p95, max. Two levels: what ``ReplyView`` has
      received (``reasoning_text`` + ``answer_text``) and what has been handed to its
-     two ``Markdown`` widgets (their ``source``). At the end every character must have
+     two ``MarkdownText`` widgets (their ``source``). At the end every character must have
      arrived: the received text is compared with the produced text, exactly.
 
 2. **Real engine** on the random-weight R1-1.5B-shaped GGUF (``make_r1_shaped.py``):
@@ -91,6 +91,7 @@ from ponder.hardware import render_plan  # noqa: E402
 from ponder.session import ChatSettings  # noqa: E402
 from ponder.tui.app import PonderApp  # noqa: E402
 from ponder.tui.screens.chat import ChatScreen  # noqa: E402
+from ponder.tui.widgets.markdown import MarkdownText  # noqa: E402
 from ponder.tui.widgets.reply import ReplyView  # noqa: E402
 from support.models import write_r1_copy  # noqa: E402
 from support.scripted import R1_ANSWER, R1_REASONING, Script, pieces  # noqa: E402
@@ -101,7 +102,9 @@ SEED = 1
 SIZE = (100, 30)
 LAG_TICK_S = 0.010
 SAMPLE_S = 0.050
-TARGET_LAG_MS = 50.0
+TARGET_LAG_MS = 50.0  # p95 over the whole reply
+TARGET_ANSWER_P95_MS = 100.0  # while the answer's Markdown streams in
+TARGET_ANSWER_MAX_MS = 250.0
 TARGET_RATIO = 0.95
 REASONING_SHARE = 2 / 3
 GEMMA_PATH = Path.home() / ".cache" / "ponder-tests" / "gemma-3-270m-q4_k_m.gguf"
@@ -135,7 +138,7 @@ def fresh_home(parent: Path, name: str) -> Path:
 
 def with_max_tokens(settings: ChatSettings, n: int) -> ChatSettings:
     """The chat's settings with a reply budget of ``n`` tokens."""
-    return settings.with_values(sampling={**settings.sampling, "max_tokens": n})
+    return dataclasses.replace(settings, sampling={**settings.sampling, "max_tokens": n})
 
 
 def chat_screen(app: PonderApp) -> ChatScreen:
@@ -152,7 +155,8 @@ async def wait_for_model(app: PonderApp, timeout_s: float = 300.0) -> None:
     deadline = time.monotonic() + timeout_s
     await asyncio.sleep(0.05)
     while not model_ready(app):
-        if app.loading is None:
+        # Loaded but the screens not told yet is a moment to wait, not a failure.
+        if app.loading is None and app.model is None:
             raise RuntimeError("the app did not load its model (see the app's notifications)")
         if time.monotonic() > deadline:
             raise RuntimeError(f"the model did not load in {timeout_s:.0f} s")
@@ -261,9 +265,7 @@ class ScreenSamples:
 async def probe_screen(
     reply: ReplyView, tally: Tally, out: ScreenSamples, stop: asyncio.Event
 ) -> None:
-    from textual.widgets import Markdown
-
-    widgets = list(reply.query(Markdown))  # the reasoning panel's and the answer's
+    widgets = list(reply.query(MarkdownText))  # the reasoning panel's and the answer's
     while not stop.is_set():
         received = len(reply.reasoning_text) + len(reply.answer_text)
         handed = sum(len(w.source) for w in widgets)
@@ -407,12 +409,20 @@ def report_scripted(result: ScriptedResult, seconds: float, rate: float) -> bool
         f"text {'identical' if result.exact else 'DIFFERENT'})"
     )
     print(f"widgets under the conversation at the end: {result.widgets:,}")
-    p95 = spread([v * 1000 for _, v in result.lag])[1]
-    print(
-        f"target: event-loop lag p95 < {TARGET_LAG_MS:.0f} ms (whole reply): "
-        f"{'PASS' if p95 < TARGET_LAG_MS else 'FAIL'} (p95 {p95:.1f} ms)"
-    )
-    return p95 < TARGET_LAG_MS and result.exact
+    phases = dict(by_phase(result.lag, result.answer_at))
+    p95 = spread([v * 1000 for v in phases["whole reply"]])[1]
+    _, answer_p95, answer_max = spread([v * 1000 for v in phases["while answering"]])
+    met = [
+        (f"event-loop lag p95 < {TARGET_LAG_MS:.0f} ms (whole reply)", p95 < TARGET_LAG_MS,
+         f"p95 {p95:.1f} ms"),
+        (f"event-loop lag p95 < {TARGET_ANSWER_P95_MS:.0f} ms while answering",
+         answer_p95 < TARGET_ANSWER_P95_MS, f"p95 {answer_p95:.1f} ms"),
+        (f"event-loop lag max < {TARGET_ANSWER_MAX_MS:.0f} ms while answering",
+         answer_max < TARGET_ANSWER_MAX_MS, f"max {answer_max:.1f} ms"),
+    ]  # fmt: skip
+    for what, ok, figure in met:
+        print(f"target: {what}: {'PASS' if ok else 'FAIL'} ({figure})")
+    return all(ok for _, ok, _ in met) and result.exact
 
 
 # -- part 2: real engine ---------------------------------------------------------------

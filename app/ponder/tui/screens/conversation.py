@@ -90,15 +90,15 @@ class Conversation(VerticalScroll):
 
     async def finish(self, finished: Finished) -> None:
         """The reply ended: show the rest of it and what it cost."""
-        await self._follower.end()
+        self._follower.end()
         if self.live is not None:
-            await self.live.finish(finished)
+            self.live.finish(finished)
         self.live = self._cancel = self._wrap_up = None
 
     async def fail(self, why: str) -> str | None:
         """The reply failed: what it generated stays, marked. A reply with nothing in it
         is taken off with its prompt, and the prompt is returned (to be sent again)."""
-        await self._follower.end()
+        self._follower.end()
         reply, self.live = self.live, None
         self._cancel = self._wrap_up = None
         if reply is None:

@@ -1,10 +1,11 @@
 """One assistant reply: a reasoning panel that folds, and the answer as Markdown.
 
-While a reply streams, each panel has its own ``MarkdownStream``: fragments are
-appended (Textual batches them when they come faster than it can render) and the
-document is never rebuilt from the whole text. The reasoning panel is a
-``Collapsible`` titled with the live thinking time and token count; it folds the
-moment the answer starts, unless the user has opened it by hand.
+Both panels are a :class:`~ponder.tui.widgets.markdown.MarkdownText`, one widget each:
+text is appended as it streams, finished Markdown blocks keep their rendered lines and
+only the last block is rendered again, so an update costs the same however long the
+reply has grown. The reasoning panel is a ``Collapsible`` titled with the live thinking time
+and token count; it folds the moment the answer starts, unless the user has opened it
+by hand.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets import Collapsible, Static
 from textual.widgets._collapsible import CollapsibleTitle
-from textual.widgets.markdown import MarkdownStream
 
 from ponder.events import Finished
 from ponder.session import Message as SavedMessage
 from ponder.tui.format import thinking_title
+from ponder.tui.widgets.markdown import MarkdownText
 
 
 class UserTurn(Static):
@@ -76,15 +77,15 @@ class ReplyView(Vertical, can_focus=True):
         self._answer_text = [answer] if answer else []
         self._thinking_done = bool(answer) or not live
         self._thought_s = thought_s
-        self._reasoning_stream: MarkdownStream | None = None
-        self._answer_stream: MarkdownStream | None = None
+        self._reasoning = MarkdownText(reasoning, classes="reasoning")
         self._panel = ReasoningPanel(
-            Markdown(reasoning, classes="reasoning"),
+            self._reasoning,
             title=self._title(),
             collapsed=not live or bool(answer),
         )
         self._panel.display = bool(reasoning) or live
-        self._answer = Markdown(answer, classes="answer")
+        self._answer = MarkdownText(answer, classes="answer")
+        self._answer.display = bool(answer)
         self._meta = Static(meta, classes="meta", markup=False)
 
     def compose(self) -> ComposeResult:
@@ -128,34 +129,26 @@ class ReplyView(Vertical, can_focus=True):
 
     # -- streaming (called on the UI thread) ---------------------------------------
 
-    async def add(
-        self, reasoning: str, answer: str, reasoning_tokens: int, answer_tokens: int
-    ) -> None:
+    def add(self, reasoning: str, answer: str, reasoning_tokens: int, answer_tokens: int) -> None:
         """Append newly streamed text to the panels it belongs to."""
         self.reasoning_tokens = reasoning_tokens
         self.answer_tokens = answer_tokens
         if reasoning:
             self._reasoning_text.append(reasoning)
-            if self._reasoning_stream is None:
-                self._panel.display = True
-                self._reasoning_stream = Markdown.get_stream(self._panel.query_one(Markdown))
-            await self._reasoning_stream.write(reasoning)
+            self._panel.display = True
+            self._reasoning.append(reasoning)
         if answer:
             if not self._thinking_done:
-                await self._end_thinking()
+                self._end_thinking()
             self._answer_text.append(answer)
-            if self._answer_stream is None:
-                self._answer_stream = Markdown.get_stream(self._answer)
-            await self._answer_stream.write(answer)
+            self._answer.display = True
+            self._answer.append(answer)
 
-    async def _end_thinking(self) -> None:
+    def _end_thinking(self) -> None:
         self._thinking_done = True
         self._thought_s = time.monotonic() - self.started
         if not (self._panel.touched and not self._panel.collapsed):
             self._panel.collapsed = True  # unless the user opened it by hand
-        if self._reasoning_stream is not None:
-            await self._reasoning_stream.stop()
-            self._reasoning_stream = None
         if not self._reasoning_text:
             self._panel.display = False
         self._panel.title = self._title()
@@ -165,16 +158,12 @@ class ReplyView(Vertical, can_focus=True):
         if self.live:
             self._panel.title = self._title()
 
-    async def finish(self, finished: Finished) -> None:
-        """The stream ended: stop the streams, fold the thinking, show what it cost."""
+    def finish(self, finished: Finished) -> None:
+        """The stream ended: fold the thinking, show what it cost."""
         if not self._thinking_done:
-            await self._end_thinking()
+            self._end_thinking()
         self._thought_s = finished.timings.thinking_s or self._thought_s
         self.reasoning_tokens = finished.usage.reasoning_tokens
-        for stream in (self._reasoning_stream, self._answer_stream):
-            if stream is not None:
-                await stream.stop()
-        self._reasoning_stream = self._answer_stream = None
         self.live = False
         self._panel.title = self._title()
         self._meta.update(

@@ -3,10 +3,10 @@
 The reply is generated in a thread worker; its text collects in the
 :class:`~ponder.session.Reply`'s live text, and while it streams the follower looks
 there ``STREAM_FPS`` times a second at most and appends whatever has arrived to the
-:class:`ReplyView`'s two ``MarkdownStream``s. Why not a message per token: measured
+:class:`ReplyView`'s two Markdown panels. Why not a message per token: measured
 with bench/bench_tui.py on 2 cores, posting each token cost the event loop 26-31 %
 of a core and cut the model's speed to 0.6-0.7x of `ponder run` (the loop and the
-worker contend for the CPU and the GIL), and every update re-lays out the screen.
+worker contend for the CPU and the GIL), and every update lays out the screen.
 """
 
 from __future__ import annotations
@@ -45,39 +45,39 @@ class StreamFollower:
         self._frame_cost = 0.0
         self._schedule(1 / STREAM_FPS)
 
-    async def catch_up(self) -> None:
+    def catch_up(self) -> None:
         """Show what the worker has added to the reply since the last look."""
         reply, view = self._reply, self._view
         if reply is None or view is None:
             return
         new = reply.live.look()
         was_thinking = view.thinking
-        await view.add(new.reasoning, new.answer, new.reasoning_tokens, new.answer_tokens)
+        view.add(new.reasoning, new.answer, new.reasoning_tokens, new.answer_tokens)
         if was_thinking != view.thinking:
             self._on_phase_change()
 
-    async def end(self) -> None:
+    def end(self) -> None:
         """The reply ended: stop the timer, take a last look, let the reply go."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        await self.catch_up()
+        self.catch_up()
         self._reply = self._view = None
 
     def _schedule(self, delay: float) -> None:
         self._due = time.monotonic() + delay
         self._timer = self._host.set_timer(delay, self._tick)
 
-    async def _tick(self) -> None:
+    def _tick(self) -> None:
         """Catch up with the stream, then schedule the next look.
 
-        A screen update costs a layout of the whole screen, which grows with the
-        Markdown blocks on it. How late this tick fired is how long the loop was busy
-        with the last one; the next look waits at least twice that, so typing stays
-        responsive however long the reply gets (at most ``STREAM_FPS`` a second).
+        A screen update costs a layout and a repaint of what is on screen. How late
+        this tick fired is how long the loop was busy with the last one; the next look
+        waits at least twice that, so typing stays responsive on a busy machine (at
+        most ``STREAM_FPS`` a second).
         """
         late = max(0.0, time.monotonic() - self._due)
         self._frame_cost = 0.7 * self._frame_cost + 0.3 * late
-        await self.catch_up()
+        self.catch_up()
         if self._reply is not None:
             self._schedule(min(SLOWEST_UPDATE_S, max(1 / STREAM_FPS, 2 * self._frame_cost)))

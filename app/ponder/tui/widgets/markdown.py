@@ -1,0 +1,390 @@
+"""Markdown that costs the same to update however long it grows.
+
+Why not Textual's ``Markdown`` widget: it makes a widget of every block, every table
+cell and every code block, and every screen update lays all of them out again. With
+bench/bench_tui.py on 2 cores the scripted answer ended with about 900 widgets, each
+update cost 10-500 ms, and a keystroke waited up to half a second
+(docs/architecture.md#tui-streaming).
+
+Here the text is cut into its top-level blocks with markdown-it, configured as Rich's
+``Markdown`` configures it, so both see the same blocks (markdown-it-py comes with
+Rich, which requires it). Each block is rendered by
+Rich once per width and theme and its lines are kept. :class:`MarkdownText` is one
+widget that draws those lines with Textual's line API (``render_line``), a blank line
+between blocks, as Rich itself spaces them. Only the last block can still change as
+text streams in: appending re-renders that block, and repaints only its lines unless
+its height changed, so the work per update is bounded by one block, not by the
+text. Lines once drawn are kept too (a few hundred per widget), so scrolling back
+through a long chat costs a lookup per line.
+
+Hand-written, so it must do what Textual's widget did for free: mouse selection
+(``get_selection`` and the selection highlight) and following the Textual theme (the
+headings, inline code, lists and tables take the theme's colours).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.errors import StyleSyntaxError
+from rich.markdown import CodeBlock, MarkdownElement, TableElement
+from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
+from rich.style import Style
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.theme import Theme
+from textual.cache import LRUCache
+from textual.color import Color, ColorParseError
+from textual.geometry import Region, Size
+from textual.selection import Selection
+from textual.strip import Strip
+from textual.widget import Widget
+
+STRIP_CACHE = 256  # drawn lines kept per widget (a screenful or two, with room to scroll)
+
+_LINE_BREAK = re.compile(r"\r\n?|\n")  # what markdown-it counts as a line break
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def markdown_parser() -> MarkdownIt:
+    """The parser Rich's ``Markdown`` builds for itself: CommonMark, tables, strikethrough."""
+    return MarkdownIt().enable("strikethrough").enable("table")
+
+
+def block_starts(parser: MarkdownIt, text: str) -> list[int]:
+    """The offsets in ``text`` where its top-level blocks start, in order."""
+    first_lines = sorted(
+        {
+            token.map[0]
+            for token in parser.parse(text)
+            if token.level == 0 and token.map is not None and token.nesting >= 0
+        }
+    )
+    line_starts = [0, *(match.end() for match in _LINE_BREAK.finditer(text))]
+    return [line_starts[n] for n in first_lines if n < len(line_starts)]
+
+
+@dataclass(frozen=True)
+class Look:
+    """How the Markdown is drawn: Rich styles from the Textual theme, and the code theme."""
+
+    key: str
+    theme: Theme
+    code_theme: str
+    code_background: str | None  # behind code blocks (None: the code theme's own)
+
+
+def look_for(name: str, variables: dict[str, str], dark: bool) -> Look:
+    """Rich's ``markdown.*`` styles in the colours of the Textual theme ``name``."""
+
+    def color(var: str) -> str:
+        value = variables.get(var, "")
+        return value if _HEX.fullmatch(value) else ""
+
+    def blend(base: str, over: str, amount: float) -> str:
+        try:
+            return Color.parse(base).blend(Color.parse(over), amount).hex
+        except ColorParseError:
+            return ""
+
+    code_bg = blend(color("background"), color("warning"), 0.1) if color("background") else ""
+    code = " ".join(part for part in (color("text-warning"), code_bg and f"on {code_bg}") if part)
+    styles = {
+        "markdown.code": code or "bold",
+        "markdown.block_quote": color("text-primary") or "italic",
+        "markdown.list": color("text-primary"),
+        "markdown.item.bullet": f"bold {color('text-primary')}",
+        "markdown.item.number": color("text-primary"),
+        "markdown.hr": "dim",
+        "markdown.link": color("text-primary"),
+        "markdown.link_url": f"underline {color('text-primary')}",
+        "markdown.table.border": "dim",
+        "markdown.table.header": f"bold {color('text-primary')}",
+    }
+    for level in range(1, 7):
+        text_style = variables.get(f"markdown-h{level}-text-style", "bold")
+        styles[f"markdown.h{level}"] = f"{text_style} {color(f'markdown-h{level}-color')}"
+    return Look(
+        key=f"{name}:{dark}",
+        theme=Theme({name: _style(words) for name, words in styles.items()}),
+        code_theme="monokai" if dark else "default",
+        code_background=color("surface") or None,  # a panel a shade off the screen's
+    )
+
+
+def _style(words: str) -> str:
+    """``words`` less any Rich cannot parse ("none" beside a colour, a CSS-only style)."""
+    kept = []
+    for word in words.split():
+        try:
+            Style.parse(word)
+        except StyleSyntaxError:
+            continue
+        if word != "none":
+            kept.append(word)
+    return " ".join(kept) or "none"
+
+
+class _CodeBlock(CodeBlock):
+    """A fenced or indented code block on the look's background, padded like Textual's."""
+
+    @classmethod
+    def create(cls, markdown: RichMarkdown, token: Token) -> _CodeBlock:
+        lexer = (token.info or "").partition(" ")[0] or "text"
+        assert isinstance(markdown, _Markdown)
+        block = cls(lexer, markdown.code_theme)
+        block.background = markdown.look.code_background
+        return block
+
+    background: str | None = None
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        code = str(self.text).rstrip()
+        yield Syntax(
+            code,
+            self.lexer_name,
+            theme=self.theme,
+            word_wrap=True,
+            padding=(1, 2),
+            background_color=self.background,
+        )
+
+
+class _Table(TableElement):
+    """A table with a visible frame and a rule under its header."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = Table(box=box.ROUNDED, border_style="markdown.table.border")
+        if self.header is not None and self.header.row is not None:
+            for cell in self.header.row.cells:
+                heading = cell.content.copy()
+                heading.stylize("markdown.table.header")
+                table.add_column(heading, justify=cell.justify)
+        if self.body is not None:
+            for row in self.body.rows:
+                table.add_row(*(cell.content for cell in row.cells))
+        yield table
+
+
+class _Markdown(RichMarkdown):
+    """Rich's Markdown with Ponder's code blocks and tables."""
+
+    elements: ClassVar[dict[str, type[MarkdownElement]]] = {
+        **RichMarkdown.elements,
+        "fence": _CodeBlock,
+        "code_block": _CodeBlock,
+        "table_open": _Table,
+    }
+
+    def __init__(self, source: str, look: Look) -> None:
+        super().__init__(source, code_theme=look.code_theme)
+        self.look = look
+
+
+@dataclass(eq=False)
+class Block:
+    """One top-level Markdown block, rendered by Rich once per width and look."""
+
+    source: str
+    _key: tuple[int, str] | None = field(default=None, repr=False)
+    _lines: list[list[Segment]] = field(default_factory=list, repr=False)
+
+    def lines(self, console: Console, options: ConsoleOptions, look: Look) -> list[list[Segment]]:
+        key = (options.max_width, look.key)
+        if self._key != key:
+            with console.use_theme(look.theme):
+                lines = console.render_lines(_Markdown(self.source, look), options, pad=False)
+            # The blank line between blocks is MarkdownText's to draw.
+            while lines and _blank(lines[-1]):
+                lines.pop()
+            while lines and _blank(lines[0]):
+                del lines[0]
+            self._key, self._lines = key, lines
+        return self._lines
+
+
+def _blank(line: list[Segment]) -> bool:
+    return all(
+        not seg.text.strip() and (seg.style is None or seg.style.bgcolor is None) for seg in line
+    )
+
+
+class MarkdownText(Widget):
+    """Markdown drawn line by line from its blocks' kept lines; :meth:`append` streams."""
+
+    DEFAULT_CSS = """
+    MarkdownText {
+        height: auto;
+        padding: 0 2;
+    }
+    """
+
+    def __init__(self, source: str = "", *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self._parser: MarkdownIt | None = None
+        self._look: Look | None = None
+        self._source: list[str] = []
+        self._blocks: list[Block] = []  # finished: more text cannot change them
+        self._tail = Block("")  # the last block: it may still grow
+        # Where each finished block starts, in lines, as laid out at ``_laid_out``.
+        self._laid_out: tuple[int, str] | None = None
+        self._starts: list[int] = []
+        self._end = 0  # the line after the last laid-out finished block
+        self._height = 0  # as last measured
+        self._options: ConsoleOptions | None = None  # Rich's, at the laid-out width
+        # Drawn lines, for as long as the width, the look and the widget's style last.
+        self._strips: LRUCache[int, Strip] = LRUCache(STRIP_CACHE)
+        self._strip_stamp: tuple[int, str, Style] | None = None
+        self._drawn_to = 0  # no line at or past this one is kept
+        self.append(source)
+
+    @property
+    def source(self) -> str:
+        """Everything appended so far (what is drawn)."""
+        return "".join(self._source)
+
+    def append(self, text: str) -> None:
+        """Add ``text`` at the end: the blocks it finishes are kept, the last one redrawn."""
+        if not text:
+            return
+        self._source.append(text)
+        tail = self._tail.source + text
+        if self._parser is None:
+            self._parser = markdown_parser()
+        starts = block_starts(self._parser, tail)
+        finished = len(starts) > 1
+        if finished:
+            starts[0] = 0  # blank lines before the first block ride with it
+            self._blocks.extend(Block(tail[a:b]) for a, b in itertools.pairwise(starts))
+            tail = tail[starts[-1] :]
+        old_start, old_height = self._tail_start(), self._height
+        self._tail = Block(tail)
+        for y in range(old_start, self._drawn_to):
+            self._strips.discard(y)  # the old last block's lines; finished lines stay
+        self._drawn_to = min(self._drawn_to, old_start)
+        width = self.size.width if self.is_mounted else 0
+        if finished or width <= 0:
+            self.refresh(layout=True)
+            return
+        # Only the last block changed: unless its height did, repaint just its lines.
+        height = self.get_content_height(self.size, self.size, width)
+        if height != old_height:
+            self.refresh(layout=True)
+        else:
+            self.refresh(Region(0, old_start, width, height - old_start))
+
+    # -- layout and drawing (Textual's line API) ---------------------------------------
+
+    def _layout(self, width: int) -> list[list[Segment]]:
+        """Lay the finished blocks out at ``width`` (only new ones, unless the width or the
+        look changed); the last block's lines."""
+        look = self._current_look()
+        if self._laid_out != (width, look.key):
+            self._laid_out, self._starts, self._end = (width, look.key), [], 0
+            self._options = self.app.console_options.update(
+                width=width, height=None, highlight=False
+            )
+        console, options = self.app.console, self._options
+        assert options is not None
+        for block in self._blocks[len(self._starts) :]:
+            start = self._end + 1 if self._starts else 0
+            self._starts.append(start)
+            self._end = start + len(block.lines(console, options, look))
+        return self._tail.lines(console, options, look) if self._tail.source.strip() else []
+
+    def _tail_start(self) -> int:
+        return self._end + 1 if self._starts else 0
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width <= 0:
+            return 0
+        tail = self._layout(width)
+        self._height = self._tail_start() + len(tail) if tail else self._end
+        return self._height
+
+    def _segments(self, y: int) -> list[Segment]:
+        """Line ``y`` as Rich laid it out ([] between blocks and past the end)."""
+        tail = self._layout(self.size.width)
+        start = self._tail_start()
+        if tail and y >= start:
+            return tail[y - start] if y - start < len(tail) else []
+        if not self._starts or y >= self._end:
+            return []
+        i = bisect.bisect_right(self._starts, y) - 1
+        assert self._options is not None and self._look is not None
+        lines = self._blocks[i].lines(self.app.console, self._options, self._look)
+        return lines[y - self._starts[i]] if y - self._starts[i] < len(lines) else []
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Textual asks for the lines of a region in one go: work out what they share
+        # once (the widget's style walks its ancestors), not once a line.
+        stamp = (self.size.width, self._current_look().key, self.rich_style)
+        if stamp != self._strip_stamp:
+            self._strips.clear()
+            self._drawn_to = 0
+            self._strip_stamp = stamp
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        if self._strip_stamp is None:
+            self._strip_stamp = (self.size.width, self._current_look().key, self.rich_style)
+        width, _, style = self._strip_stamp
+        selection = self.text_selection
+        if selection is None and (cached := self._strips.get(y)) is not None:
+            return cached
+        strip = Strip(self._segments(y)).crop_extend(0, width, style).apply_style(style)
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            start, end = span
+            end = width if end == -1 else end
+            before, picked, after = strip.divide([start, end, width])
+            picked = picked.apply_style(self.screen.get_component_rich_style("screen--selection"))
+            strip = Strip.join([before, picked, after])
+        strip = strip.apply_offsets(0, y)
+        if selection is None:
+            self._strips.set(y, strip)
+            self._drawn_to = max(self._drawn_to, y + 1)
+        return strip
+
+    # -- selection --------------------------------------------------------------------
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The text under a mouse selection, as drawn."""
+        width = self.size.width
+        if width <= 0:
+            return None
+        tail = self._layout(width)
+        assert self._options is not None and self._look is not None
+        rows: list[str] = []
+        for block in self._blocks:
+            if rows:
+                rows.append("")
+            lines = block.lines(self.app.console, self._options, self._look)
+            rows.extend(_plain(line) for line in lines)
+        if tail:
+            if rows:
+                rows.append("")
+            rows.extend(_plain(line) for line in tail)
+        return selection.extract("\n".join(rows)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    def _current_look(self) -> Look:
+        app = self.app
+        key = f"{app.theme}:{app.current_theme.dark}"
+        if self._look is None or self._look.key != key:
+            self._look = look_for(app.theme, app.theme_variables, app.current_theme.dark)
+        return self._look
+
+
+def _plain(line: list[Segment]) -> str:
+    return "".join(seg.text for seg in line).rstrip()

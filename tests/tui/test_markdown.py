@@ -1,0 +1,205 @@
+"""MarkdownText: streamed text draws as the whole text does, at the cost of its last block.
+
+The widget cuts Markdown into top-level blocks and keeps each finished block's
+rendered lines, so an append renders one block again, not the document. These tests
+check the cut (markdown-it's blocks, kept exactly), that streaming in any pieces
+draws what the whole text draws, and, by counting renders, that the work of an
+append does not grow with the text. The speed itself is bench/bench_tui.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
+from textual.selection import Selection
+
+from ponder.tui.widgets import markdown
+from ponder.tui.widgets.markdown import MarkdownText, block_starts, markdown_parser
+from support.scripted import R1_ANSWER, R1_REASONING, pieces
+
+pytestmark = pytest.mark.anyio
+
+SIZE = (80, 40)
+
+# Every kind of block, including the ones more text can still change while they are
+# last: a paragraph that turns into a setext heading, a table whose delimiter row comes
+# later, a list that goes on after a blank line, a fence left open for a while.
+DOCUMENT = f"""# A heading
+
+{R1_REASONING}
+A paragraph that becomes a heading
+----------------------------------
+
+| a | b |
+|---|--:|
+| 1 | 22 |
+
+- one
+- two
+
+- three, after a blank line
+
+1. first
+2. second
+
+> quoted
+> twice
+
+---
+
+```python
+def f():
+
+    return 17 * 23  # a blank line inside the fence
+```
+
+{R1_ANSWER}
+Last words, no newline"""
+
+
+@pytest.fixture()
+def anyio_backend() -> str:
+    return "asyncio"  # Textual runs on asyncio
+
+
+class Host(App[None]):
+    def __init__(self, *texts: str) -> None:
+        super().__init__()
+        self.texts = texts
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            for text in self.texts:
+                yield MarkdownText(text)
+
+
+def drawn(widget: MarkdownText) -> list[str]:
+    """The widget's lines as the screen shows them."""
+    return [widget.render_line(y).text.rstrip() for y in range(widget.size.height)]
+
+
+@contextmanager
+def counting_renders() -> Iterator[list[str]]:
+    """The sources of the blocks Rich renders while the block runs."""
+    seen: list[str] = []
+    real = markdown._Markdown.__init__
+
+    def spy(self: markdown._Markdown, source: str, look: markdown.Look) -> None:
+        seen.append(source)
+        real(self, source, look)
+
+    markdown._Markdown.__init__ = spy  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        markdown._Markdown.__init__ = real  # type: ignore[method-assign]
+
+
+def test_blocks_start_where_markdown_it_starts_them() -> None:
+    text = "# Title\r\n\r\nOne\ntwo\n\n```\ncode\n\nmore\n```\n| a |\n|---|\n| 1 |\n"
+    starts = block_starts(markdown_parser(), text)
+    assert [text[i : i + 4] for i in starts] == ["# Ti", "One\n", "```\n", "| a "]
+
+
+def test_an_unfinished_block_is_one_block() -> None:
+    # Until the fence closes, everything after it is code; so is the table its rows.
+    assert len(block_starts(markdown_parser(), "Intro\n\n```\nx\n\n# not a heading\n")) == 2
+    assert len(block_starts(markdown_parser(), "| a |\n|---|\n| 1 |\n| 2 |")) == 1
+
+
+async def test_streamed_in_any_pieces_it_draws_what_the_whole_text_draws() -> None:
+    chars = DOCUMENT[:900]  # one character at a time: every cut a stream can make
+    app = Host(DOCUMENT, "", "", chars)
+    async with app.run_test(size=SIZE) as pilot:
+        whole, tokens, lines, one_by_one = app.query(MarkdownText)
+        for piece in pieces(DOCUMENT):
+            tokens.append(piece)
+        for line in DOCUMENT.splitlines(keepends=True):
+            lines.append(line)
+        await pilot.pause()
+        assert tokens.source == lines.source == DOCUMENT
+        assert drawn(tokens) == drawn(whole)
+        assert drawn(lines) == drawn(whole)
+        single = MarkdownText()
+        await app.query_one(VerticalScroll).mount(single)
+        for char in chars:
+            single.append(char)
+        await pilot.pause()
+        assert drawn(single) == drawn(one_by_one)
+        text = "\n".join(drawn(whole))
+        for expected in ("A heading", "17 × 23 = 391", "return 17 * 23", "three, after", "quoted"):
+            assert expected in text
+
+
+async def test_an_append_renders_the_last_block_however_long_the_text() -> None:
+    sections = [f"## Check {n}\n\n{R1_ANSWER}\nSo check {n} holds" for n in range(40)]
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        widget = MarkdownText()
+        await app.query_one(VerticalScroll).mount(widget)
+        for section in sections:
+            widget.append(f"\n\n{section}" if widget.source else section)
+        await pilot.pause()
+        with counting_renders() as rendered:
+            widget.append(", and so does the answer.")
+            await pilot.pause()
+        assert rendered == ["So check 39 holds, and so does the answer."]
+        with counting_renders() as rendered:
+            widget.append("\n\nA new paragraph")
+            await pilot.pause()
+        # The block it finished, and the new last one: nothing else.
+        assert len(rendered) == 2 and rendered[-1] == "A new paragraph"
+
+
+async def test_a_width_change_lays_everything_out_again() -> None:
+    app = Host(DOCUMENT)
+    async with app.run_test(size=SIZE) as pilot:
+        widget = app.query_one(MarkdownText)
+        wide = drawn(widget)
+        await pilot.resize_terminal(50, 40)
+        await pilot.pause()
+        narrow = drawn(widget)
+        assert len(narrow) > len(wide)
+        assert max(len(line) for line in narrow) <= 50
+
+
+async def test_the_theme_colours_the_markdown() -> None:
+    app = Host("## A heading\n\nText with `code`")
+    async with app.run_test(size=SIZE) as pilot:
+        widget = app.query_one(MarkdownText)
+        dark = widget.render_line(0)
+        app.theme = "textual-light"
+        await pilot.pause()
+        light = widget.render_line(0)
+        assert dark.text == light.text
+        assert [s.style for s in dark] != [s.style for s in light]
+
+
+async def test_a_mouse_selection_gets_the_text_as_drawn() -> None:
+    app = Host(R1_ANSWER)
+    async with app.run_test(size=SIZE):
+        widget = app.query_one(MarkdownText)
+        everything = widget.get_selection(Selection(None, None))
+        assert everything is not None
+        text, _ = everything
+        assert text.splitlines()[0].strip() == "17 × 23 = 391"
+        assert "print(17 * 23)" in text
+
+
+def test_a_theme_style_rich_cannot_read_is_left_out() -> None:
+    look = markdown.look_for(
+        "odd",
+        {
+            "markdown-h1-text-style": "none",
+            "markdown-h2-text-style": "bold wavy",
+            "text-primary": "#123456",
+        },
+        dark=True,
+    )
+    assert str(look.theme.styles["markdown.h1"]) == "none"
+    assert str(look.theme.styles["markdown.h2"]) == "bold"
+    assert str(look.theme.styles["markdown.table.header"]) == "bold #123456"
