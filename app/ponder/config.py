@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         default=None, ge=1, le=MAX_THREADS, description="CPU threads for generation."
     )
     save_chats: bool = Field(default=True, description="Save headless runs to the chat history.")
+    usable_tok_s: float = Field(
+        default=8.0,
+        gt=0,
+        le=10_000,
+        description="Decode tokens/s a model must reach here to be recommended (the welcome "
+        "screen, `ponder setup`) and to rank among the best choices in `ponder fit`.",
+    )
     remotes: dict[str, RemoteConfig] = Field(
         default_factory=dict,
         description="OpenAI-compatible servers, by name (`ponder remote add` writes them).",
