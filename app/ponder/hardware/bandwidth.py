@@ -9,7 +9,8 @@ figures, and this module supplies both:
   that is not there: read-only, vectorised by libc, and called through ``ctypes``, which
   releases the GIL, so the threads read at once. A round is timed from the moment every
   thread starts until the last one ends, and the best of the rounds that fit in
-  :data:`MEASURE_BUDGET_S` counts (another process can only make a round slower). Hand
+  :data:`MEASURE_BUDGET_S` counts (another process can only make a round slower); the
+  best figure of the measurements, at most one a day, is the one kept. Hand
   written because nothing Ponder depends on measures memory bandwidth (numpy is not a
   dependency, and STREAM is a C program nobody has installed). The figure is
   remembered per machine and thread count (:class:`BandwidthMemory`), so it is measured
@@ -137,17 +138,22 @@ class BandwidthMemory:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def recall(self, machine: str, threads: int) -> float | None:
+    def recall(self, machine: str, threads: int, *, max_age_s: float | None = None) -> float | None:
+        """The figure remembered, or None (none, unreadable, or older than ``max_age_s``)."""
         entry = self._entries().get(f"{machine}|{threads}")
         try:
             value = float(entry["bytes_per_s"]) if isinstance(entry, dict) else None
         except (KeyError, TypeError, ValueError):
             return None
+        if max_age_s is not None and time.time() - _measured_at(entry) > max_age_s:
+            return None
         return value if value is not None and value > 0 else None
 
     def remember(self, machine: str, threads: int, bytes_per_s: float) -> None:
+        """Keep the best figure seen: another process can only make a measurement low."""
         entries = self._entries()
-        entries[f"{machine}|{threads}"] = {"bytes_per_s": bytes_per_s, "measured_at": time.time()}
+        best = max(bytes_per_s, self.recall(machine, threads) or 0.0)
+        entries[f"{machine}|{threads}"] = {"bytes_per_s": best, "measured_at": time.time()}
         if len(entries) > self.MAX_ENTRIES:
             ordered = sorted(entries.items(), key=lambda kv: _measured_at(kv[1]), reverse=True)
             entries = dict(ordered[: self.MAX_ENTRIES])
@@ -171,17 +177,22 @@ def _measured_at(entry: Any) -> float:
         return 0.0
 
 
+REMEASURE_AFTER_S = 24 * 3600
+
+
 def remembered_bandwidth(machine: str, threads: int, path: Path | None = None) -> float | None:
-    """The probe's default: what was measured on this machine before, else measure it now
-    (under a second) and remember it in ``<cache dir>/bandwidth.json``."""
+    """The probe's default: what was measured on this machine in the last day, else
+    measure it now (under a second) and remember the best figure yet in
+    ``<cache dir>/bandwidth.json``: a measurement taken while the machine was busy reads
+    low, and is outdone the next day."""
     memory = BandwidthMemory(path or default_paths().cache_dir / BANDWIDTH_FILE)
-    known = memory.recall(machine, threads)
+    known = memory.recall(machine, threads, max_age_s=REMEASURE_AFTER_S)
     if known is not None:
         return known
     measured = measure_ram_bandwidth(threads)
     if measured is not None:
         memory.remember(machine, threads, measured)
-    return measured
+    return memory.recall(machine, threads) or measured
 
 
 # ============================================================================= GPUs
