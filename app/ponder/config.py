@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         description="Disk for saved chat states, which let a continued chat skip re-reading "
         "itself (MB; the least recently used go first; 0 turns them off).",
     )
+    usable_tok_s: float = Field(
+        default=8.0,
+        gt=0,
+        le=10_000,
+        description="Decode tokens/s a model must reach here to be recommended (the welcome "
+        "screen, `ponder setup`) and to rank among the best choices in `ponder fit`.",
+    )
     remotes: dict[str, RemoteConfig] = Field(
         default_factory=dict,
         description="OpenAI-compatible servers, by name (`ponder remote add` writes them).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from ponder.gguf_info import GGUFInfo
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.session import ModelOptions, Session
-from support.cli import ponder
+from support.cli import assert_clean_error, ponder
 
 
 def test_doctor_reports_this_machine(ponder_env: dict[str, str]) -> None:
@@ -27,28 +28,93 @@ def test_doctor_reports_this_machine(ponder_env: dict[str, str]) -> None:
     assert "AVX" in result.stdout or "NEON" in result.stdout
 
 
-def test_fit_ranks_the_catalog_before_any_download(ponder_env: dict[str, str]) -> None:
+def test_fit_ranks_the_catalog_before_any_download(
+    ponder_env: dict[str, str], ponder_home: Path
+) -> None:
     result = ponder("fit", env=ponder_env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:5] == ["MODEL", "QUANT", "SIZE", "NEEDS", "VERDICT"]
-    assert any(line.startswith("r1:1.5b") for line in lines)
+    # This machine's RAM bandwidth, measured on the first run and remembered.
+    assert lines[0].startswith("speeds predicted for this machine: RAM reads ")
+    assert "(measured once and remembered)" in lines[0]
+    assert (ponder_home / "cache" / "bandwidth.json").exists()
+    assert lines[1].split()[:5] == ["MODEL", "QUANT", "SIZE", "NEEDS", "VERDICT"]
+    assert lines[1].split()[-1] == "SPEED"
+    small = next(line for line in lines if line.startswith("r1:1.5b"))
+    assert re.search(r"≈ [\d.,]+ tok/s · about \d+(\.\d)? (s|min|h) for a 1,500-token reply", small)
     assert any(line.startswith("r1-llama:70b") and "too big" in line for line in lines)
     assert "free disk for models" in result.stdout
+
+
+def test_fit_json_gives_each_row_its_speed(ponder_env: dict[str, str]) -> None:
+    result = ponder("fit", "--json", env=ponder_env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["machine"]["ram_bandwidth_measured"] is True
+    assert data["machine"]["ram_bandwidth_bytes_per_s"] > 1e8
+    rows = {(r["model"], r["quant"]): r for r in data["rows"]}
+    small = rows[("r1:1.5b", "Q4_K_M")]
+    assert small["decode_tok_s"] > 0 and small["prompt_tok_s"] > 0
+    assert small["decode_full_context_tok_s"] < small["decode_tok_s"]
+    assert rows[("r1-llama:70b", "Q8_0")]["decode_tok_s"] is None  # too big here
+    assert "r1:671b" in data["served_only"] and data["free_disk_bytes"] > 0
 
 
 def test_fit_one_model_shows_its_plan(ponder_env: dict[str, str]) -> None:
     result = ponder("fit", "r1:1.5b", env=ponder_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("r1:1.5b@Q4_K_M: ")
+    assert "(catalog, not downloaded)" in result.stdout.splitlines()[0]
     assert "plan: cpu, 0/29 layers on GPU, context 16,384" in result.stdout
+    assert "  speed: decode ≈ " in result.stdout
+
+
+def test_fit_takes_a_gguf_file_and_an_installed_model(
+    gemma_path: Path, ponder_env: dict[str, str]
+) -> None:
+    by_path = ponder("fit", gemma_path, env=ponder_env)
+    assert by_path.returncode == 0, by_path.stderr
+    assert by_path.stdout.startswith(f"{gemma_path.name}: ") and "(file)" in by_path.stdout
+    assert "plan: cpu, 0/19 layers on GPU, context 16,384" in by_path.stdout
+    assert "  speed: decode ≈ " in by_path.stdout
+    as_json = json.loads(ponder("fit", gemma_path, "--json", env=ponder_env).stdout)
+    assert as_json["source"] == "file" and as_json["plan"]["n_layers_total"] == 19
+    assert as_json["plan"]["decode_tok_s"] > 0 and as_json["plan"]["prompt_tok_s"] > 0
+    imported = ponder("import", gemma_path, "--name", "tiny", "--link", env=ponder_env)
+    assert imported.returncode == 0, imported.stderr
+    by_name = ponder("fit", "tiny", env=ponder_env)
+    assert by_name.returncode == 0, by_name.stderr
+    assert by_name.stdout.startswith("tiny: ") and "(installed)" in by_name.stdout
+    assert "  speed: decode ≈ " in by_name.stdout
+
+
+def test_fit_of_a_missing_file_or_an_unknown_name_is_one_line(ponder_env: dict[str, str]) -> None:
+    missing = ponder("fit", "./nowhere.gguf", env=ponder_env)
+    assert_clean_error(missing, 3, "no such model file")
+    unknown = ponder("fit", "r1:9000b", env=ponder_env)
+    assert unknown.returncode == 3 and "Traceback" not in unknown.stderr
 
 
 def test_setup_recommends_and_asks_before_downloading(ponder_env: dict[str, str]) -> None:
     result = ponder("setup", env=ponder_env)
     assert result.returncode == 2
     assert "recommended: r1" in result.stdout and "plan: " in result.stdout
+    assert re.search(r"recommended: r1\S+ \([\d.]+ GB, ≈ [\d.,]+ tok/s · about ", result.stdout)
+    assert "  speed: decode ≈ " in result.stdout
     assert "without asking" in result.stderr and "--yes" in result.stderr
+
+
+def test_setup_bigger_takes_the_slower_choice(ponder_env: dict[str, str]) -> None:
+    plain = ponder("setup", "--no-pull", env=ponder_env)
+    bigger = ponder("setup", "--no-pull", "--bigger", env=ponder_env)
+    assert plain.returncode == bigger.returncode == 0, plain.stderr + bigger.stderr
+    first = re.search(r"recommended: (\S+) ", plain.stdout)
+    assert first is not None
+    offered = re.search(r"bigger: (\S+) \(", plain.stdout)
+    if offered is None:  # the largest distill that fits is fast enough here
+        assert "nothing bigger than" in bigger.stderr
+    else:
+        assert f"recommended: {offered[1]} " in bigger.stdout
 
 
 def test_run_verbose_prints_the_plan(
@@ -68,6 +134,7 @@ def test_run_verbose_prints_the_plan(
     assert result.returncode == 0, result.stderr
     assert "plan: cpu, 0/19 layers on GPU, context 16,384" in result.stderr
     assert "CPU      weights" in result.stderr
+    assert "  speed: decode ≈ " in result.stderr and "prompt ≈ " in result.stderr
     assert json.loads(result.stdout)["finish_reason"] == "length"
 
 

@@ -3,6 +3,13 @@
 Each file in ``hardware_profiles/`` holds the answers of every probe (nvidia-smi, sysfs,
 sysctl, llama.cpp's device list, ...) on one machine, so the planner and the screens can
 be tested for a CUDA desktop, an Apple laptop or a ROCm card on a machine with none.
+
+``memory_bandwidth`` stands for what ``ponder.hardware.bandwidth`` measures there (RAM
+read bytes/s with the performance cores' threads). These were not measured on those
+machines: they are typical figures for their memory (dual-channel DDR4-2400 for the
+T480-class laptop, DDR5 for the recent desktops, the M2's unified LPDDR5 as its CPU
+cores see it), so that predicted speeds are plausible and stable. GPU bandwidths come
+from the data-sheet table in ``ponder.hardware.bandwidth``.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ def probes_from(data: dict[str, Any]) -> hardware.Probes:
         processor=lambda: str(data["processor"]),
         ggml_devices=lambda: [RecordedDevice(**d) for d in data["ggml_devices"]],
         system_info=lambda: str(data["system_info"]),
+        bandwidth=lambda fingerprint, threads: data.get("memory_bandwidth"),
     )
 
 

@@ -16,7 +16,7 @@ import click
 from ponder.backends import BACKEND_NAMES
 from ponder.cli.context import Env, confirm
 from ponder.cli.progress import pull_with_progress
-from ponder.errors import ExitCode, ModelLoadError, PonderError
+from ponder.errors import ExitCode, ModelLoadError, PonderError, UsageError
 from ponder.units import decimal_size
 
 if TYPE_CHECKING:
@@ -45,20 +45,31 @@ def doctor(env: Env, as_json: bool) -> int:
 
 @click.command(
     "fit",
-    short_help="which catalog models fit this machine (GPU / partly / CPU / too big)",
-    help="Which catalog models fit this machine: fully on the GPU, partly, CPU only, too big.",
+    short_help="which models fit this machine, and how fast they will think here",
+    help="Which catalog models fit this machine (fully on the GPU, partly, CPU only, too "
+    "big) and how fast each would decode here, the best choices first. With MODEL (a "
+    "catalog name, an installed model or a path to a GGUF), the plan it would load with.",
 )
 @click.argument("model", required=False)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object, for scripts")
 @click.pass_obj
-def fit(env: Env, model: str | None) -> int:
+def fit(env: Env, model: str | None, as_json: bool) -> int:
     """One model, with the plan it would load with; or every catalog model."""
     with env.session() as session:
         from ponder.session import machine
 
-        print(machine.fit_report(session, model))
+        if as_json:
+            data = machine.fit_data(session, model)
+        else:
+            print(machine.fit_report(session, model))
         root = session.store.root
     free = shutil.disk_usage(_existing_parent(root)).free
-    print(f"\nfree disk for models: {decimal_size(free)} in {root}")
+    if as_json:
+        data["free_disk_bytes"] = free
+        data["models_dir"] = str(root)
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"\nfree disk for models: {decimal_size(free)} in {root}")
     return ExitCode.OK
 
 
@@ -66,7 +77,8 @@ def fit(env: Env, model: str | None) -> int:
     "setup",
     short_help="install the llama.cpp build this machine wants, then pick and pull a model",
     help="Install the llama.cpp build this machine's GPU needs (asks first), check in a fresh "
-    "process that it offloads, then recommend the R1 distill that fits and pull it.",
+    "process that it offloads, then recommend the most capable R1 distill that fits and "
+    "thinks at a usable speed here (the usable_tok_s setting), and pull it.",
 )
 @click.option(
     "--backend",
@@ -83,6 +95,7 @@ def fit(env: Env, model: str | None) -> int:
     "--reinstall", is_flag=True, help="install the build even when the installed one matches"
 )
 @click.option("--no-pull", is_flag=True, help="set up llama.cpp only; recommend, never download")
+@click.option("--bigger", is_flag=True, help="take the slower, more capable distill that also fits")
 @click.option(
     "--wheels",
     metavar="DIR|URL",
@@ -96,6 +109,7 @@ def setup(
     yes: bool,
     reinstall: bool,
     no_pull: bool,
+    bigger: bool,
     wheels: str | None,
 ) -> int:
     with env.session() as session:
@@ -113,6 +127,10 @@ def setup(
             raise ModelLoadError(
                 "no R1 distill fits this machine", hint="`ponder fit` shows every model's needs"
             )
+        if bigger and choice.bigger is None:
+            print(f"ponder: nothing bigger than {choice.ref} fits this machine", file=sys.stderr)
+        elif bigger and choice.bigger is not None:
+            choice = choice.bigger
         return _model_step(session, choice, dry_run=dry_run, yes=yes, no_pull=no_pull)
 
 
@@ -168,24 +186,49 @@ def _model_step(
     session: Session, choice: Recommendation, *, dry_run: bool, yes: bool, no_pull: bool
 ) -> int:
     ref = choice.ref
-    print(f"recommended: {ref} ({decimal_size(choice.size)}): {choice.reason}")
+    speed = f", {choice.speed}" if choice.speed else ""
+    print(f"recommended: {ref} ({decimal_size(choice.size)}{speed}): {choice.reason}")
     print(choice.plan)
+    bigger = choice.bigger
+    if bigger is not None:
+        print(
+            f"bigger: {bigger.ref} ({decimal_size(bigger.size)}, {bigger.speed}): {bigger.reason}"
+            "; `ponder setup --bigger` takes it"
+        )
     if choice.installed:
         print(f'already installed; try: ponder run {ref} "What is 17*23?"')
         return ExitCode.OK
     if dry_run or no_pull:
         print(f"{'dry run: ' if dry_run else ''}not downloading; `ponder pull {ref}` does it")
         return ExitCode.OK
-    if not yes and not confirm(
-        f"download {ref} now?",
-        refusal=f"not downloading {ref} without asking",
-        hint="pass --yes",
-    ):
-        print(f"not downloaded; `ponder pull {ref}` does it later", file=sys.stderr)
-        return ExitCode.OK
+    if not yes:
+        answer = _ask_download(ref, bigger.ref if bigger is not None else None)
+        if answer is None:
+            print(f"not downloaded; `ponder pull {ref}` does it later", file=sys.stderr)
+            return ExitCode.OK
+        ref = answer
     pull_with_progress(session, ref, quiet=False)
     print(f'ready: ponder run {ref} "What is 17*23?"')
     return ExitCode.OK
+
+
+def _ask_download(ref: str, bigger: str | None) -> str | None:
+    """Which model to download: ``ref`` (y), ``bigger`` (b, when there is one), or None."""
+    if bigger is None:
+        ok = confirm(
+            f"download {ref} now?",
+            refusal=f"not downloading {ref} without asking",
+            hint="pass --yes",
+        )
+        return ref if ok else None
+    if not sys.stdin.isatty():
+        raise UsageError(f"not downloading {ref} without asking", hint="pass --yes (or --bigger)")
+    try:
+        answer = input(f"download {ref} now (b: {bigger} instead)? [y/N/b] ").strip().lower()
+    except EOFError:  # Ctrl-D: no
+        print(file=sys.stderr)
+        return None
+    return ref if answer in {"y", "yes"} else bigger if answer in {"b", "bigger"} else None
 
 
 def _existing_parent(path: Path) -> Path:

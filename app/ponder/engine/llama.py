@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
+from ponder.engine import grammar as _grammar
 from ponder.engine import kv_state
 from ponder.engine.base import (
     GenerationStats,
@@ -228,7 +229,7 @@ class LlamaEngine:
         self,
         prompt_tokens: Sequence[int],
         sampling: SamplingParams,
-        grammar: Any,
+        grammar: _grammar.CheckedGrammar | None,
         stats: GenerationStats,
         cancel: threading.Event | None,
         inject: Injector | None,
@@ -242,6 +243,11 @@ class LlamaEngine:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         budget = sampling.max_tokens if sampling.max_tokens is not None else n_ctx
 
+        # A grammar is checked on the sampled token, as llama.cpp's tools do (see
+        # ponder.engine.grammar), unless a repeat penalty keeps a history to spoil.
+        rejection = _grammar.rejection_applies(sampling) if grammar is not None else False
+        checker = _grammar.GrammarHook(llama, grammar, sampling) if grammar and rejection else None
+
         def start(context: list[int]) -> Generator[int, Any, None]:
             # A fresh generator reuses the KV cache for the longest common prefix, so
             # starting again after an injection evaluates only the new tokens.
@@ -252,7 +258,7 @@ class LlamaEngine:
                 min_p=sampling.min_p,
                 temp=sampling.temperature,
                 repeat_penalty=sampling.repeat_penalty,
-                grammar=grammar,
+                grammar=None if grammar is None or rejection else grammar.chain_grammar(),
             )
 
         context = list(prompt_tokens)
@@ -300,12 +306,17 @@ class LlamaEngine:
             tokens.close()
             now = time.monotonic()
             stats.decode_s = now - (first_at if first_at is not None else now)
+            if checker is not None:
+                checker.close()
+            if grammar is not None:
+                grammar.close()
 
-    def _compile_grammar(self, text: str) -> Any:
+    def _compile_grammar(self, text: str) -> _grammar.CheckedGrammar:
         """Parse GBNF with llama.cpp's own parser before it reaches the sampler chain.
 
         ``LlamaGrammar.from_string`` does not parse; a bad grammar would only fail
-        when the chain is built, as a NULL sampler that crashes the process.
+        when the chain is built, as a NULL sampler that crashes the process. The
+        parsed grammar is the one sampled with (:mod:`ponder.engine.grammar`).
         """
         LLAMA_LOG.clear()
         probe = self._c.llama_sampler_init_grammar(self._vocab, text.encode("utf-8"), b"root")
@@ -315,10 +326,7 @@ class LlamaEngine:
                 f"the grammar could not be parsed: {detail}",
                 hint="see llama.cpp's grammars/README.md for GBNF syntax",
             )
-        self._c.llama_sampler_free(probe)
-        from llama_cpp.llama_grammar import LlamaGrammar
-
-        return LlamaGrammar.from_string(text, verbose=False)
+        return _grammar.CheckedGrammar(text, probe)
 
     # -- the KV cache, saved and restored (ponder.engine.kv_state) -------------------
 

@@ -5,6 +5,8 @@ bottom up (a module imports only from those above it):
 
 * :mod:`~ponder.units` (shared with the rest of Ponder) — bytes, ``MiB``/``GiB``, and :func:`gib`.
 * :mod:`~ponder.hardware.profile` — the frozen :class:`HardwareProfile` of a machine.
+* :mod:`~ponder.hardware.bandwidth` — how fast memory reads: RAM measured (and remembered
+  per machine), GPUs from their data sheets.
 * :mod:`~ponder.hardware.os_probes` — :class:`Probes`, the injectable sources with the OS's
   defaults, and what the OS says: Apple's sysctls, the GPUs ``nvidia-smi``, sysfs /
   ``rocm-smi`` and ``vulkaninfo`` report.
@@ -17,10 +19,12 @@ bottom up (a module imports only from those above it):
 * :mod:`~ponder.hardware.facts` — :class:`ModelFacts`: what the planner knows of a model.
 * :mod:`~ponder.hardware.footprint` — :func:`estimate`: memory per device for one load
   configuration, placed as llama.cpp places it.
-* :mod:`~ponder.hardware.planner` — :func:`plan`: the load parameters that fit, and
-  :func:`step_down` for the retry after an out-of-memory failure.
+* :mod:`~ponder.hardware.speed` — :func:`predict`: decode and prompt tokens/s of a load.
+* :mod:`~ponder.hardware.planner` — :func:`plan`: the load parameters that fit, with their
+  speed, and :func:`step_down` for the retry after an out-of-memory failure.
 * :mod:`~ponder.hardware.fit` — the catalog against this machine: the fit table, the best
   quant of a model, the distill to recommend.
+* :mod:`~ponder.hardware.fit_json` — :func:`fit_data`, ``ponder fit --json``.
 * :mod:`~ponder.hardware.memory` — :class:`LoadMemory`, the settings that loaded before.
 * :mod:`~ponder.hardware.render` — plain text for ``ponder doctor``, ``fit`` and ``--verbose``.
 * :mod:`~ponder.hardware.doctor_json` — :func:`doctor_data`, ``ponder doctor --json``.
@@ -36,6 +40,15 @@ from ponder.hardware.backend_choice import (
     choose_backend,
     installed_backend,
 )
+from ponder.hardware.bandwidth import (
+    GPU_SPECS,
+    MEASURE_BUDGET_S,
+    BandwidthMemory,
+    GpuSpec,
+    gpu_spec,
+    measure_ram_bandwidth,
+    remembered_bandwidth,
+)
 from ponder.hardware.diagnosis import (
     LOW_RAM,
     PIP_REINSTALL,
@@ -49,7 +62,6 @@ from ponder.hardware.diagnosis import (
 from ponder.hardware.doctor_json import doctor_data
 from ponder.hardware.facts import KV_BYTES_PER_ELEMENT, ModelFacts, repack_share
 from ponder.hardware.fit import (
-    CPU_USABLE_PARAMS_B,
     QUANT_PRECISION,
     R1_FAMILY,
     USABLE_CTX,
@@ -59,11 +71,13 @@ from ponder.hardware.fit import (
     best_quant,
     fit_row,
     fit_table,
+    is_usable,
     params_billions,
     plan_quant,
     precision_rank,
     recommend,
 )
+from ponder.hardware.fit_json import fit_data, plan_data
 from ponder.hardware.footprint import (
     ACT_BYTES_PER_EMBD,
     GPU_MARGIN,
@@ -108,25 +122,31 @@ from ponder.hardware.probes import parse_system_info, probe
 from ponder.hardware.profile import BackendDevice, DeviceLike, HardwareProfile, OsGpu
 from ponder.hardware.render import (
     FIT_HEADER,
+    duration,
     fit_cells,
     render_doctor,
     render_fit_table,
     render_one_line,
     render_plan,
+    speed_line,
+    speed_phrase,
+    tok_s,
 )
+from ponder.hardware.speed import REPLY_TOKENS, USABLE_TOK_S, Speed, predict, ram_bandwidth
 from ponder.units import GiB, MiB, gib
 
 __all__ = [
     "ACT_BYTES_PER_EMBD",
     "BACKEND_CHOICES",
     "COMMAND_TIMEOUT_S",
-    "CPU_USABLE_PARAMS_B",
     "DEFAULT_CTX",
     "FIT_HEADER",
     "GPU_MARGIN",
+    "GPU_SPECS",
     "KV_BYTES_PER_ELEMENT",
     "KV_TYPE",
     "LOW_RAM",
+    "MEASURE_BUDGET_S",
     "MIN_CTX",
     "MIN_USEFUL_GPU",
     "NVIDIA_SMI",
@@ -136,18 +156,22 @@ __all__ = [
     "QUANT_PRECISION",
     "R1_FAMILY",
     "RAM_MARGIN",
+    "REPLY_TOKENS",
     "ROCM_SMI",
     "USABLE_CTX",
+    "USABLE_TOK_S",
     "VULKANINFO",
     "WHEEL_INDEX",
     "BackendChoice",
     "BackendDevice",
+    "BandwidthMemory",
     "DeviceLike",
     "DeviceUse",
     "Estimate",
     "Finding",
     "FitRow",
     "GiB",
+    "GpuSpec",
     "HardwareProfile",
     "LoadMemory",
     "MiB",
@@ -158,6 +182,7 @@ __all__ = [
     "Probes",
     "Recommendation",
     "Severity",
+    "Speed",
     "Verdict",
     "WorkingSettings",
     "apple_gpu_limit",
@@ -170,28 +195,40 @@ __all__ = [
     "default_context",
     "diagnose",
     "doctor_data",
+    "duration",
     "estimate",
     "fit_cells",
+    "fit_data",
     "fit_row",
     "fit_table",
     "gib",
     "gpu_budget",
+    "gpu_spec",
     "installed_backend",
+    "is_usable",
     "layer_owners",
+    "measure_ram_bandwidth",
     "model_key",
     "params_billions",
     "parse_system_info",
     "plan",
+    "plan_data",
     "plan_quant",
     "precision_rank",
+    "predict",
     "probe",
+    "ram_bandwidth",
     "recommend",
     "refusal",
     "reinstall_command",
+    "remembered_bandwidth",
     "render_doctor",
     "render_fit_table",
     "render_one_line",
     "render_plan",
     "repack_share",
+    "speed_line",
+    "speed_phrase",
     "step_down",
+    "tok_s",
 ]

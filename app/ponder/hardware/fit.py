@@ -1,5 +1,5 @@
 """The catalog against this machine: the fit table, the best quant of a model, and the
-distill to recommend.
+distill to recommend, ranked by what runs here and how fast it thinks.
 
 Each catalog entry is planned before download, from its architecture numbers
 (:meth:`~ponder.hardware.facts.ModelFacts.from_catalog`); entries without them are left
@@ -8,9 +8,8 @@ out.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ponder.catalog import Catalog, ModelEntry, QuantEntry
@@ -18,12 +17,9 @@ from ponder.hardware.facts import ModelFacts
 from ponder.hardware.footprint import estimate
 from ponder.hardware.planner import DEFAULT_CTX, Plan, Verdict, default_context, plan
 from ponder.hardware.profile import HardwareProfile
-
-CPU_USABLE_PARAMS_B = 8.0  # recommend(): largest distill on the CPU alone, in billions
-
+from ponder.hardware.speed import USABLE_TOK_S, Speed
 
 QUANT_PRECISION = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS")  # best first
-_VERDICT_RANK = {"gpu": 0, "partial": 1, "cpu": 2, "too_big": 3}
 R1_FAMILY = "deepseek-r1-distill"
 
 
@@ -39,6 +35,11 @@ class FitRow:
     @property
     def verdict(self) -> Verdict:
         return self.plan.verdict
+
+    @property
+    def speed(self) -> Speed | None:
+        """The predicted speed; None when it does not fit."""
+        return self.plan.speed if self.plan.fits else None
 
 
 def params_billions(model: ModelEntry) -> float | None:
@@ -73,12 +74,19 @@ def fit_row(model: ModelEntry, quant: QuantEntry, hw: HardwareProfile) -> FitRow
     return FitRow(model, quant, chosen, at_default.total)
 
 
-def fit_table(models: Catalog | Iterable[ModelEntry], hw: HardwareProfile) -> list[FitRow]:
-    """Every model × quant with its verdict, best first: runs fully on the GPU before
-    partly, before CPU only, before too big; then larger models, then higher precision.
+def fit_table(
+    models: Catalog | Iterable[ModelEntry],
+    hw: HardwareProfile,
+    *,
+    usable_tok_s: float = USABLE_TOK_S,
+) -> list[FitRow]:
+    """Every model × quant with its plan and predicted speed, the best choices here first:
+    the usable rows (:func:`is_usable`: a usable context, at least ``usable_tok_s``),
+    larger models first, then higher precision; then the rows that fit but are slow or
+    short of context, fastest first; then the ones too big, nearest to fitting first.
     Models without architecture numbers are left out."""
     rows = [row for m in models for q in m.quants if (row := fit_row(m, q, hw)) is not None]
-    return sorted(rows, key=_fit_key)
+    return sorted(rows, key=lambda row: _fit_key(row, usable_tok_s))
 
 
 def best_fit_rows(models: Catalog | Iterable[ModelEntry], hw: HardwareProfile) -> list[FitRow]:
@@ -92,9 +100,14 @@ def best_fit_rows(models: Catalog | Iterable[ModelEntry], hw: HardwareProfile) -
     return rows
 
 
-def _fit_key(row: FitRow) -> tuple[int, float, int, int]:
+def _fit_key(row: FitRow, usable_tok_s: float) -> tuple[int, float, int, int]:
     params = params_billions(row.model) or row.quant.size_bytes / 1e9
-    return (_VERDICT_RANK[row.verdict], -params, precision_rank(row.quant.quant), -row.plan.n_ctx)
+    precision = precision_rank(row.quant.quant)
+    if is_usable(row, usable_tok_s):
+        return (0, -params, precision, -row.plan.n_ctx)
+    if row.plan.fits:
+        return (1, -_decode(row.plan), precision, -row.plan.n_ctx)
+    return (2, float(row.need_bytes), precision, 0)
 
 
 def _by_precision(model: ModelEntry) -> list[QuantEntry]:
@@ -145,46 +158,72 @@ class Recommendation:
     quant: QuantEntry
     plan: Plan
     reason: str
+    bigger: Recommendation | None = None  # the slower, more capable choice, when one fits
 
 
-def recommend(models: Catalog | Iterable[ModelEntry], hw: HardwareProfile) -> Recommendation | None:
+def recommend(
+    models: Catalog | Iterable[ModelEntry],
+    hw: HardwareProfile,
+    *,
+    usable_tok_s: float = USABLE_TOK_S,
+) -> Recommendation | None:
     """The R1 distill (family ``deepseek-r1-distill``, the ``r1:<size>`` models) to suggest.
 
-    "Usable" means a context of at least 8,192 tokens (R1 traces run 2k-8k tokens), and
-    on the CPU at most 8B parameters (every token reads all the weights from RAM; 8B at
-    Q4_K_M, ~5 GB, is about the most a CPU turns into a few tokens a second). In order:
-
-    1. the largest distill with a quant that runs fully on the GPU at a usable context
-       (:func:`best_quant`'s pick when it runs there at the default context, else the
-       most precise quant that runs there at a usable one);
-    2. the largest distill of at most 8B that fits at a usable context, in its default
-       quant, else a smaller quant;
-    3. the same at any context the planner allows (down to 4,096).
-
-    None when not even that fits.
+    The most capable distill that fits and is usable here: a context of at least 8,192
+    tokens (R1 traces run 2k-8k tokens) and a predicted decode speed of at least
+    ``usable_tok_s`` (a 1,500-token trace at 5 tokens/s takes five minutes). Each
+    distill is planned in the quant it would run best in: the most precise that runs
+    fully on the GPU at a usable context, else its default quant or a smaller one at a
+    usable context, else at any context the planner allows (down to 4,096). When none is
+    usable, the fastest that fits. ``bigger`` is the next larger distill that fits, for
+    whoever will wait. None when not even the smallest fits.
     """
     distills = [m for m in models if m.family == R1_FAMILY and m.arch is not None]
     distills.sort(key=lambda m: -(params_billions(m) or 0.0))
-    small = [m for m in distills if (params_billions(m) or math.inf) <= CPU_USABLE_PARAMS_B]
-    return (
-        _pick(distills, hw, _on_gpu, "the largest distill that runs on the GPU")
-        or _pick(small, hw, _usable_off_gpu, _CPU_REASON)
-        or _pick(small, hw, _any_off_gpu, _CPU_REASON + " (with a reduced context)")
-    )
+    picks = [pick for m in distills if (pick := _choose(m, hw)) is not None]
+    if not picks:
+        return None
+    usable = [p for p in picks if _is_usable(p[0], p[2], usable_tok_s)]
+    if usable:
+        best, reason = usable[0], _usable_reason(usable_tok_s)
+    else:
+        best = max(picks, key=lambda p: _decode(p[2]))
+        reason = f"no distill thinks at {usable_tok_s:g} tokens/s here; this is the fastest"
+    larger = [p for p in picks[: picks.index(best)] if _decode(p[2]) > 0]
+    bigger = None
+    if larger:
+        model, quant, chosen = larger[-1]
+        bigger = Recommendation(model, quant, chosen, "slower, but more capable")
+    return Recommendation(best[0], best[1], best[2], reason, bigger)
 
 
 USABLE_CTX = 8_192
-_CPU_REASON = f"the largest distill of at most {CPU_USABLE_PARAMS_B:g}B that fits"
-_Chooser = Callable[[ModelEntry, list[tuple[QuantEntry, Plan]]], tuple[QuantEntry, Plan] | None]
+_Pick = tuple[ModelEntry, QuantEntry, Plan]
 
 
-def _pick(
-    models: list[ModelEntry], hw: HardwareProfile, choose: _Chooser, reason: str
-) -> Recommendation | None:
-    for model in models:
-        chosen = choose(model, _quant_plans(model, hw))
+def _usable_reason(usable_tok_s: float) -> str:
+    return f"the most capable distill that fits and thinks at {usable_tok_s:g} tokens/s or more"
+
+
+def _decode(chosen: Plan) -> float:
+    return chosen.speed.decode_tok_s if chosen.speed is not None and chosen.fits else 0.0
+
+
+def _is_usable(model: ModelEntry, chosen: Plan, usable_tok_s: float) -> bool:
+    return chosen.fits and chosen.n_ctx >= _usable(model) and _decode(chosen) >= usable_tok_s
+
+
+def is_usable(row: FitRow, usable_tok_s: float = USABLE_TOK_S) -> bool:
+    """Fits, at a usable context (8,192 tokens or the trained context), fast enough."""
+    return _is_usable(row.model, row.plan, usable_tok_s)
+
+
+def _choose(model: ModelEntry, hw: HardwareProfile) -> _Pick | None:
+    plans = _quant_plans(model, hw)
+    for choose in (_on_gpu, _usable_off_gpu, _any_off_gpu):
+        chosen = choose(model, plans)
         if chosen is not None:
-            return Recommendation(model, chosen[0], chosen[1], reason)
+            return model, chosen[0], chosen[1]
     return None
 
 

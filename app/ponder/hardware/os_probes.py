@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import psutil
 
+from ponder.hardware.bandwidth import remembered_bandwidth
 from ponder.hardware.profile import DeviceLike, OsGpu
 from ponder.units import GiB, MiB
 
@@ -85,7 +86,10 @@ class Probes:
     """Where a profile's facts come from. Tests replace any of these with recordings.
 
     ``ggml_devices`` and ``system_info`` come from :mod:`ponder.devices`; left as None
-    they are not probed (this module may not import llama.cpp).
+    they are not probed (this module may not import llama.cpp). ``bandwidth`` takes the
+    machine's fingerprint and a thread count and gives RAM read bytes/s: by default what
+    was measured on this machine before, else measured now (under a second) and
+    remembered; None leaves it unmeasured.
     """
 
     run_command: Callable[[Sequence[str]], str | None] = _run_command
@@ -98,6 +102,7 @@ class Probes:
     processor: Callable[[], str] = _platform.processor
     ggml_devices: Callable[[], Sequence[DeviceLike]] | None = None
     system_info: Callable[[], str] | None = None
+    bandwidth: Callable[[str, int], float | None] | None = remembered_bandwidth
 
 
 T = TypeVar("T")

@@ -6,7 +6,8 @@ never below 4,096), then fewer layers are offloaded, then the CPU alone; if even
 not fit, the verdict is ``too_big``, with :func:`refusal`'s numbers. Memory-mapping goes off
 before the context shrinks (see :mod:`ponder.hardware.footprint`). What the user asked for
 and what loaded before come in as :class:`Overrides`; :func:`step_down` is the retry after
-an out-of-memory failure.
+an out-of-memory failure. Every plan that fits carries its predicted speed
+(:func:`~ponder.hardware.speed.predict`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Literal
 from ponder.hardware.facts import ModelFacts
 from ponder.hardware.footprint import Estimate, estimate
 from ponder.hardware.profile import HardwareProfile
+from ponder.hardware.speed import Speed, predict
 from ponder.units import gib
 
 DEFAULT_CTX = 16_384
@@ -66,6 +68,7 @@ class Plan:
     use_mlock: bool = False
     notes: tuple[str, ...] = ()  # why the plan is what it is
     warnings: tuple[str, ...] = ()  # what the user should see even without --verbose
+    speed: Speed | None = None  # predicted tokens/s; None when it does not fit
 
     @property
     def fits(self) -> bool:
@@ -196,6 +199,7 @@ def _build(
     notes = notes + _why(model, hw, ov, config)
     warnings = [] if est.fits else _misfit(est)
     threads = max(1, ov.n_threads or hw.performance_cores)
+    speed = predict(model, hw, n_gpu_layers=g, n_ctx=config.n_ctx, n_threads=threads)
     return Plan(
         verdict=_verdict(g, full),
         n_gpu_layers=g,
@@ -208,6 +212,7 @@ def _build(
         use_mmap=config.use_mmap,
         notes=tuple(notes),
         warnings=tuple(warnings),
+        speed=speed,
     )
 
 
@@ -305,4 +310,5 @@ def step_down(plan_: Plan, model: ModelFacts, hw: HardwareProfile) -> Plan | Non
         estimate=est,
         notes=(*plan_.notes, note),
         warnings=tuple(_misfit(est)),
+        speed=predict(model, hw, n_gpu_layers=g, n_ctx=n_ctx, n_threads=plan_.n_threads),
     )

@@ -2,8 +2,9 @@
 
 :func:`probe` puts the profile together: CPU, cores, SIMD flags and RAM, the devices the
 installed llama.cpp can use and its system info (injected from :mod:`ponder.devices`, which
-this package must not import: it would drag ``llama_cpp`` into every caller), and, from
-:mod:`~ponder.hardware.os_probes`, Apple's facts and the GPUs the operating system sees.
+this package must not import: it would drag ``llama_cpp`` into every caller), from
+:mod:`~ponder.hardware.os_probes`, Apple's facts and the GPUs the operating system sees, and
+RAM's read bandwidth (:mod:`~ponder.hardware.bandwidth`, remembered per machine).
 Every source is an injectable callable in :class:`~ponder.hardware.os_probes.Probes`; tests
 replay recorded outputs (``tests/support/hardware_profiles``).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ponder.hardware.os_probes import (
     Probes,
@@ -37,7 +39,7 @@ def probe(probes: Probes | None = None, *, os_gpus: bool = True) -> HardwareProf
     cpuinfo = p.read_file("/proc/cpuinfo") if system == "Linux" else None
     physical, logical = _core_counts(p)
     total, available = p.memory()
-    return HardwareProfile(
+    profile = HardwareProfile(
         system=system,
         machine=machine,
         cpu_model=_cpu_model(p, devices, cpuinfo, apple),
@@ -56,8 +58,22 @@ def probe(probes: Probes | None = None, *, os_gpus: bool = True) -> HardwareProf
         apple_silicon=apple.silicon,
         rosetta=apple.rosetta,
         gpu_wired_limit=apple.wired_limit,
-        notes=tuple(notes),
     )
+    bandwidth = _probe_bandwidth(p, profile, notes)
+    return replace(profile, memory_bandwidth=bandwidth, notes=tuple(notes))
+
+
+def _probe_bandwidth(p: Probes, profile: HardwareProfile, notes: list[str]) -> float | None:
+    """RAM read bandwidth with the threads llama.cpp decodes with (remembered per machine)."""
+    if p.bandwidth is None:
+        return None
+    measure = p.bandwidth
+    threads = profile.performance_cores
+    found = _guarded("memory bandwidth", lambda: measure(profile.fingerprint, threads), notes)
+    if found is None or found <= 0:
+        notes.append("memory bandwidth: not measured; speeds are guessed from the core count")
+        return None
+    return float(found)
 
 
 def _probe_devices(p: Probes, notes: list[str]) -> tuple[tuple[BackendDevice, ...], str | None]:

@@ -1,9 +1,9 @@
 """What Ponder knows about a machine: the frozen :class:`HardwareProfile`.
 
-Plain data, shared by the rest of :mod:`ponder.hardware`: CPU, cores, SIMD flags, RAM, the
-devices the installed llama.cpp can use (as ggml's backend registry lists them) and the
-GPUs the operating system sees. :mod:`ponder.hardware.probes` fills it in; the doctor, the
-planner and the fit table only read it.
+Plain data, shared by the rest of :mod:`ponder.hardware`: CPU, cores, SIMD flags, RAM and
+how fast it reads, the devices the installed llama.cpp can use (as ggml's backend registry
+lists them) and the GPUs the operating system sees. :mod:`ponder.hardware.probes` fills it
+in; the doctor, the planner and the fit table only read it.
 """
 
 from __future__ import annotations
@@ -83,6 +83,9 @@ class HardwareProfile:
     rosetta: bool = False
     gpu_wired_limit: int | None = None  # iogpu.wired_limit_mb in bytes, when set
     notes: tuple[str, ...] = ()
+    # RAM read bytes/s with performance_cores threads (ponder.hardware.bandwidth); None: not
+    # measured. Left out of the fingerprint, which keys it.
+    memory_bandwidth: float | None = None
 
     @property
     def offload_devices(self) -> tuple[BackendDevice, ...]:

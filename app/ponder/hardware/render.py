@@ -1,4 +1,7 @@
-"""Plain text for ``ponder doctor``, ``ponder fit`` and ``--verbose``; the caller prints it."""
+"""Plain text for ``ponder doctor``, ``ponder fit`` and ``--verbose``; the caller prints it.
+
+Speeds read as a user feels them: "≈ 26 tok/s · about 1 min for a 1,500-token reply".
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from ponder.hardware.fit import FitRow
 from ponder.hardware.footprint import DeviceUse
 from ponder.hardware.planner import Plan
 from ponder.hardware.profile import BackendDevice, HardwareProfile, OsGpu
+from ponder.hardware.speed import REPLY_TOKENS, Speed
 from ponder.units import gib
 
 _MARKS = {"error": "ERROR", "warning": "WARN ", "info": "INFO ", "ok": "OK   "}
@@ -81,11 +85,45 @@ def _os_gpu_line(g: OsGpu) -> str:
     return ", ".join(parts) + f" (from {g.source})"
 
 
-FIT_HEADER = ("MODEL", "QUANT", "SIZE", "NEEDS", "VERDICT", "CONTEXT", "GPU LAYERS")
+FIT_HEADER = ("MODEL", "QUANT", "SIZE", "NEEDS", "VERDICT", "CONTEXT", "GPU LAYERS", "SPEED")
 
 
-def fit_cells(row: FitRow) -> tuple[str, ...]:
-    """One fit-table row as display strings, in :data:`FIT_HEADER` order."""
+def tok_s(rate: float) -> str:
+    """A rate as a user reads it: "4.9", "26", "1,200"."""
+    return f"{rate:.1f}" if rate < 9.95 else f"{rate:,.0f}"
+
+
+def duration(seconds: float) -> str:
+    """ "about 40 s", "about 1 min", "about 2.5 h"."""
+    if seconds < 10:
+        return f"about {max(1, round(seconds))} s"
+    if seconds < 45:
+        return f"about {round(seconds / 5) * 5} s"
+    if seconds < 90 * 60:
+        return f"about {max(1, round(seconds / 60))} min"
+    hours = seconds / 3600
+    return f"about {hours:.1f} h" if hours < 10 else f"about {hours:,.0f} h"
+
+
+def speed_phrase(speed: Speed, tokens: int = REPLY_TOKENS) -> str:
+    """ "≈ 26 tok/s · about 1 min for a 1,500-token reply" """
+    reply = duration(speed.reply_s(tokens))
+    return f"≈ {tok_s(speed.decode_tok_s)} tok/s · {reply} for a {tokens:,}-token reply"
+
+
+def speed_line(speed: Speed, n_ctx: int) -> str:
+    """The plan's speed for ``--verbose`` and ``ponder fit MODEL``."""
+    full = speed.decode_full_tok_s
+    guess = " (a guess: this machine's memory bandwidth was not measured)" if speed.guessed else ""
+    return (
+        f"speed: decode {speed_phrase(speed)}; {tok_s(full)} tok/s once the {n_ctx:,}-token "
+        f"context is full; prompt ≈ {tok_s(speed.prompt_tok_s)} tok/s{guess}"
+    )
+
+
+def fit_cells(row: FitRow, *, reply: bool = True) -> tuple[str, ...]:
+    """One fit-table row as display strings, in :data:`FIT_HEADER` order; without
+    ``reply`` the speed is the rate alone ("≈ 26 tok/s"), for narrow screens."""
     p = row.plan
     runs = p.verdict != "too_big"
     return (
@@ -96,12 +134,19 @@ def fit_cells(row: FitRow) -> tuple[str, ...]:
         p.verdict.replace("_", " "),
         f"{p.n_ctx:,}" if runs else "-",
         f"{p.n_gpu_layers}/{p.n_layers_total}" if runs and p.estimate.gpus else "-",
+        _speed_cell(row, reply),
     )
 
 
-def render_fit_table(rows: Sequence[FitRow]) -> str:
-    """The fit table as aligned plain text, header first."""
-    table = [FIT_HEADER, *(fit_cells(row) for row in rows)]
+def _speed_cell(row: FitRow, reply: bool) -> str:
+    if row.speed is None:
+        return "-"
+    return speed_phrase(row.speed) if reply else f"≈ {tok_s(row.speed.decode_tok_s)} tok/s"
+
+
+def render_fit_table(rows: Sequence[FitRow], *, reply: bool = True) -> str:
+    """The fit table as aligned plain text, header first (``reply``: see :func:`fit_cells`)."""
+    table = [FIT_HEADER, *(fit_cells(row, reply=reply) for row in rows)]
     widths = [max(len(cells[i]) for cells in table) for i in range(len(FIT_HEADER))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) for cells in table]
     return "\n".join(line.rstrip() for line in lines)
@@ -116,6 +161,8 @@ def render_plan(p: Plan) -> str:
         f"mmap {'on' if p.use_mmap else 'off'}"
     )
     lines = [head] + [f"  {_use_line(d)}" for d in p.estimate.devices]
+    if p.speed is not None and p.fits:
+        lines.append(f"  {speed_line(p.speed, p.n_ctx)}")
     lines += [f"  note: {n}" for n in p.notes] + [f"  warning: {w}" for w in p.warnings]
     return "\n".join(lines)
 

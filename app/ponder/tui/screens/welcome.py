@@ -1,4 +1,9 @@
-"""First run: this machine in one line, the distill that fits best, one key to get it."""
+"""First run: this machine in one line, the distill to start with, one key to get it.
+
+The recommendation is the most capable distill that fits and thinks at a usable speed
+here (the ``usable_tok_s`` setting), with its predicted speed and why; the slower, bigger
+choice is one key (b) away.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from ponder.tui.widgets.downloads import download_line
 class WelcomeScreen(Screen[None]):
     BINDINGS = [
         Binding("d", "download", "Download"),
+        Binding("b", "download_bigger", "The bigger one", show=False),
         Binding("i", "import_file", "Import a GGUF"),
         Binding("m", "models", "Other models"),
         Binding("x", "cancel", "Cancel download", show=False),
@@ -41,6 +47,7 @@ class WelcomeScreen(Screen[None]):
         self.session = session
         self.downloads = downloads
         self.ref: str | None = None
+        self.bigger: str | None = None
 
     def compose(self) -> ComposeResult:
         choice = machine.recommend(self.session)
@@ -62,15 +69,24 @@ class WelcomeScreen(Screen[None]):
                 yield Static(
                     f"Recommended: {choice.name} ({choice.ref}), "
                     f"{size(choice.size)} download, runs on {choice.placement} with a "
-                    f"{choice.n_ctx:,}-token context: {choice.reason}.",
+                    f"{choice.n_ctx:,}-token context, {choice.speed}: {choice.reason}.",
                     id="recommendation",
                     markup=False,
                 )
+                bigger = choice.bigger
+                if bigger is not None:
+                    self.bigger = bigger.ref
+                    yield Static(
+                        f"Bigger: {bigger.name} ({bigger.ref}), {size(bigger.size)}, runs on "
+                        f"{bigger.placement}, {bigger.speed}: {bigger.reason} (b).",
+                        id="bigger",
+                        markup=False,
+                    )
             yield ProgressBar(total=100, show_eta=False, id="progress")
             yield Static("", id="download-status")
+            keys = "d  download it  " + ("b  bigger one  " if self.bigger else "")
             yield Static(
-                "d  download it      i  import a GGUF file      m  choose another model      "
-                "Esc  later",
+                keys + "i  import a GGUF  m  other models  Esc  later",
                 classes="welcome-keys",
             )
         yield Footer(compact=True)
@@ -100,6 +116,14 @@ class WelcomeScreen(Screen[None]):
             self.notify("Nothing to recommend here; import a GGUF (i) instead.")
             return
         self.app.post_message(DownloadRequested(self.ref))
+
+    def action_download_bigger(self) -> None:
+        if self.bigger is None:
+            self.notify("Nothing bigger fits this machine.")
+            return
+        self.ref = self.bigger
+        self._show()
+        self.app.post_message(DownloadRequested(self.bigger))
 
     def action_cancel(self) -> None:
         if self.ref:
