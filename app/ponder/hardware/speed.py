@@ -18,7 +18,8 @@ the plan, the way llama.cpp spends its time:
   :data:`DECODE_COMPUTE_SHARE` of the prompt's rate.
 * **Prompt processing is compute-bound.** Two FLOPs per weight per token, in batches of
   512 (the output layer runs for the last token only), at the cores' throughput for
-  their SIMD (:data:`CPU_FLOPS_PER_CORE`, scaled by the threads) or the GPU's data-sheet
+  their SIMD (:data:`CPU_FLOPS_PER_CORE`, scaled by the threads; tensor types llama.cpp
+  does not repack at :data:`NOT_REPACKED_SHARE` of it) or the GPU's data-sheet
   FP16 rate at :data:`GPU_FLOPS_EFFICIENCY`. With a partial offload llama.cpp runs the CPU
   layers' large batches on the GPU too, so their weights cross PCIe once per batch.
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ponder.hardware.bandwidth import GpuSpec, gpu_spec
-from ponder.hardware.facts import ModelFacts
+from ponder.hardware.facts import ModelFacts, model_repack_share
 from ponder.hardware.footprint import N_UBATCH, layer_runs
 from ponder.hardware.profile import BackendDevice, HardwareProfile
 
@@ -38,10 +39,10 @@ REPLY_TOKENS = 1_500  # a typical reasoning reply, for "about 1 min for a 1,500-
 TYPICAL_PROMPT_TOKENS = 200  # where a reply starts; decode is quoted half-way through it
 USABLE_TOK_S = 8.0  # the default of the ``usable_tok_s`` setting
 
-# llama.cpp's decode against the measured memchr rate: about the same. Both are held to
-# what one core can keep in flight (one thread read 9-10 GB/s here, two 18-20), and a 7B
-# layout at 4.9 tok/s here read its 4.4 GB a token at 21 GB/s.
-CPU_READ_EFFICIENCY = 1.0
+# llama.cpp's decode against the measured memchr rate, fitted by bench_predict.py here:
+# Gemma 270M and the 1.5B-shaped GGUF both read 8.3-8.4 GB/s a token while memchr read
+# 13.4 GB/s on the same two threads.
+CPU_READ_EFFICIENCY = 0.65
 GPU_READ_EFFICIENCY = 0.75  # llama.cpp's CUDA/Metal decode against the data sheet
 GPU_FLOPS_EFFICIENCY = 0.35  # prompt processing against the data sheet's FP16 rate
 PCIE_BANDWIDTH = 25e9  # bytes/s host to GPU (PCIe 4.0 x16 in practice)
@@ -56,17 +57,22 @@ GUESSED_RAM_MAX = 60e9
 
 # Dense FLOP/s one core sustains in llama.cpp's quantized matmuls, by the best SIMD the
 # build uses (the first flag of each entry that is on wins).
+# For the tensor types llama.cpp repacks on this CPU (Q4_0, Q4_K, IQ4_NL with AVX2; more on
+# ARM), whose GEMM kernels are the fast ones; the other types at NOT_REPACKED_SHARE of it.
+# AVX2 fitted by bench_predict.py here: the 1.5B-shaped Q4_K_M prefilled 51.7 tok/s and
+# Gemma 270M (mostly Q5_0) 258 tok/s on two cores.
 CPU_FLOPS_PER_CORE: tuple[tuple[str, float], ...] = (
-    ("AVX512_VNNI", 200e9),
-    ("AVX512", 160e9),
-    ("AVX_VNNI", 150e9),
-    ("AVX2", 120e9),
-    ("MATMUL_INT8", 150e9),
-    ("DOTPROD", 90e9),
-    ("NEON", 40e9),
-    ("AVX", 40e9),
+    ("AVX512_VNNI", 180e9),
+    ("AVX512", 145e9),
+    ("AVX_VNNI", 135e9),
+    ("AVX2", 108e9),
+    ("MATMUL_INT8", 135e9),
+    ("DOTPROD", 80e9),
+    ("NEON", 35e9),
+    ("AVX", 35e9),
 )
 CPU_FLOPS_FALLBACK = 10e9
+NOT_REPACKED_SHARE = 0.25
 
 # Bits per weight of ggml's tensor types (for weights from a GGUF's tensor types) and the
 # average over the repeating layers of a file by its quant name (catalog entries).
@@ -128,6 +134,7 @@ class _Share:
     weights: int = 0  # bytes read per decoded token
     kv_layers: int = 0
     params: float = 0.0  # repeating-layer weights, for the prompt's FLOPs
+    repacked: float = 1.0  # the share of them in types llama.cpp repacks (fast GEMM)
 
 
 def ram_bandwidth(hw: HardwareProfile, threads: int) -> tuple[float, bool]:
@@ -170,6 +177,7 @@ def predict(
     gpus = hw.offload_devices
     shares = _shares(model, gpus, n_gpu_layers)
     cpu = shares[-1]
+    cpu.repacked = model_repack_share(model, hw) if hw.cpu_flags else 1.0
     ram_bw, measured = ram_bandwidth(hw, max(1, n_threads))
     specs = [device_spec(d, hw) for d in gpus]
     bws = [s.bandwidth * GPU_READ_EFFICIENCY for s in specs] + [ram_bw * CPU_READ_EFFICIENCY]
@@ -244,5 +252,7 @@ def _prompt_tok_s(
             seconds += 2 * cpu.params / gpu_rates[0] + cpu.weights / PCIE_BANDWIDTH / N_UBATCH
         else:
             cores = max(1, min(threads, hw.physical_cores))
-            seconds += 2 * cpu.params / (cores * cpu_flops_per_core(hw))
+            rate = cores * cpu_flops_per_core(hw)
+            fast = cpu.params * cpu.repacked
+            seconds += 2 * (fast + (cpu.params - fast) / NOT_REPACKED_SHARE) / rate
     return 1.0 / seconds if seconds > 0 else float("inf")
