@@ -1,11 +1,10 @@
 """The session: the one object both front ends talk to.
 
-A :class:`Session` owns the services (catalog, model store, Hub client, history,
-this machine's profile) and offers whole operations on them: open a model (resolve,
-plan, pull if asked, load, step down after an out-of-memory failure), run one
-prompt from the command line, and reach models, chats and pulls. Front ends pass
-what the user asked for in once and get typed events and results back; they never
-assemble engines, stores or the history.
+A :class:`Session` owns the services (catalog, store, Hub, history, remotes, this
+machine) and offers whole operations on them: open a model (resolve, plan, pull if
+asked, load and step down after an out-of-memory failure, or connect to a remote), run
+one prompt, and reach models, chats and pulls. Front ends never assemble engines,
+stores or the history.
 
 One model is loaded at a time. Opening another first retires the current one (no
 new reply may start on it, and one that streams is waited for), then closes it,
@@ -25,12 +24,7 @@ from ponder.chat_settings import ChatSettings
 from ponder.config import Settings, models_dir
 from ponder.engine import EngineLoader
 from ponder.engine.preflight import VERDICTS_FILE, checked_loader
-from ponder.errors import (
-    Interrupted,
-    ModelLoadError,
-    ModelNotFoundError,
-    UsageError,
-)
+from ponder.errors import Interrupted, ModelLoadError, ModelNotFoundError, UsageError
 from ponder.events import Notice, OpenEvent, Planned
 from ponder.history import History
 from ponder.paths import Paths
@@ -237,8 +231,7 @@ class Session:
             return model
 
     def _replace_current(self, by: str) -> None:
-        current = self._current
-        if current is not None:
+        if (current := self._current) is not None:
             current.retire(f"{current.name} is being replaced by {by}")
             self._close_current()
 
