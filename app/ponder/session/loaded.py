@@ -51,6 +51,19 @@ class ReplyRequest:
     ignore_eos: bool = False  # benchmarks: decode a set number of tokens, like --ignore-eos
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyStart:
+    """What a subclass needs to start one reply's deltas: the turns, the chat's settings,
+    the sampling, the live text to count into, and the user's stop and wrap-up events."""
+
+    turns: list[Turn]
+    settings: ChatSettings
+    sampling: SamplingParams
+    live: LiveText
+    cancel: threading.Event | None
+    wrap_up: threading.Event | None
+
+
 class LoadedModel:
     """What every loaded model offers, local or remote; subclasses start the deltas."""
 
@@ -174,7 +187,7 @@ class LoadedModel:
         live = LiveText()
         # The source checks the prompt (the context, the server's answer) before
         # anything is recorded.
-        source = self._source(turns, settings, sampling, live, cancel, wrap_up)
+        source = self._source(ReplyStart(turns, settings, sampling, live, cancel, wrap_up))
         writer, chat_id, message_id = None, request.chat_id, None
         try:
             if request.save and history is not None:
@@ -212,15 +225,7 @@ class LoadedModel:
         was saved in (None when it was not)."""
         return self._busy.release
 
-    def _source(
-        self,
-        turns: list[Turn],
-        settings: ChatSettings,
-        sampling: SamplingParams,
-        live: LiveText,
-        cancel: threading.Event | None,
-        wrap_up: threading.Event | None,
-    ) -> ReplySource:
+    def _source(self, start: ReplyStart) -> ReplySource:
         raise NotImplementedError
 
     # -- replacing and closing -----------------------------------------------------
@@ -298,16 +303,9 @@ class LocalModel(LoadedModel):
     def warnings(self) -> tuple[str, ...]:
         return self.plan.warnings
 
-    def _source(
-        self,
-        turns: list[Turn],
-        settings: ChatSettings,
-        sampling: SamplingParams,
-        live: LiveText,
-        cancel: threading.Event | None,
-        wrap_up: threading.Event | None,
-    ) -> ReplySource:
-        keep = settings.keep_reasoning
+    def _source(self, start: ReplyStart) -> ReplySource:
+        turns, live, sampling = start.turns, start.live, start.sampling
+        keep = start.settings.keep_reasoning
         rendered = self.render(turns, keep_reasoning=keep)
         tokens = self._tokenize(rendered)
         engine = self._engine
@@ -321,7 +319,7 @@ class LocalModel(LoadedModel):
         splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
         # generate() checks the prompt against the context before it returns.
         generation = engine.generate(
-            tokens, sampling, stats, cancel, wrap_up_injector(wrap_up, splitter, live)
+            tokens, sampling, stats, start.cancel, wrap_up_injector(start.wrap_up, splitter, live)
         )
         return LocalSource(engine, generation, splitter, stats)
 

@@ -20,13 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 
 from ponder.catalog import PromptPolicy
-from ponder.chat_settings import ChatSettings
 from ponder.events import AnswerDelta, Finished, ReasoningDelta, Timings, Usage
 from ponder.history import History
 from ponder.prompt import Turn
 from ponder.remote import RemoteEngine, RemoteResult, RemoteStream
 from ponder.sampling import SamplingParams
-from ponder.session.loaded import LoadedModel
+from ponder.session.loaded import LoadedModel, ReplyStart
 from ponder.session.local_source import WRAP_UP_TEXT
 from ponder.session.reply import LiveText, ReplySource
 
@@ -78,19 +77,13 @@ class RemoteModel(LoadedModel):
     def warnings(self) -> tuple[str, ...]:
         return self._warnings
 
-    def _source(
-        self,
-        turns: list[Turn],
-        settings: ChatSettings,
-        sampling: SamplingParams,
-        live: LiveText,
-        cancel: threading.Event | None,
-        wrap_up: threading.Event | None,
-    ) -> ReplySource:
-        keep = settings.keep_reasoning
+    def _source(self, start: ReplyStart) -> ReplySource:
+        keep, cancel = start.settings.keep_reasoning, start.cancel
         # stream() returns once the server has said yes, so a refusal records nothing.
-        first = self.remote.stream(turns, sampling, cancel=cancel, keep_reasoning=keep)
-        return RemoteSource(self.remote, turns, sampling, first, cancel, wrap_up, keep)
+        first = self.remote.stream(start.turns, start.sampling, cancel=cancel, keep_reasoning=keep)
+        return RemoteSource(
+            self.remote, start.turns, start.sampling, first, cancel, start.wrap_up, keep
+        )
 
     def _close_engine(self) -> None:
         self.remote.close()
