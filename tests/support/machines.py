@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ponder import hardware
-from ponder.hardware import HardwareProfile
+from ponder.catalog import Catalog, load_catalog
+from ponder.hardware import HardwareProfile, ModelFacts
 
 PROFILES = Path(__file__).parent / "hardware_profiles"
 
@@ -61,3 +62,16 @@ def probes_from(data: dict[str, Any]) -> hardware.Probes:
 @functools.cache
 def machine(name: str) -> HardwareProfile:
     return hardware.probe(probes_from(recorded(name)))
+
+
+# The catalog and one model's facts, shared by the planner and speed tests.
+@functools.cache
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def facts(ref: str) -> ModelFacts:
+    resolved = catalog().resolve(ref)
+    result = ModelFacts.from_catalog(resolved.model, resolved.quant)
+    assert result is not None
+    return result

@@ -11,7 +11,6 @@ calculation, not by running the planner; three are worked in full in
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import sys
 import time
@@ -22,24 +21,19 @@ import pytest
 
 from ponder import hardware
 from ponder.backends import LLAMA_CPP_PIN
-from ponder.catalog import Catalog, load_catalog
 from ponder.gguf_info import GGUFInfo
 from ponder.hardware import GiB, HardwareProfile, MiB, ModelFacts, Overrides
-from support.machines import PROFILES, RecordedDevice, machine, probes_from, recorded
+from support.machines import (
+    PROFILES,
+    RecordedDevice,
+    catalog,
+    facts,
+    machine,
+    probes_from,
+    recorded,
+)
 
 NVIDIA_SMI = " ".join(hardware.NVIDIA_SMI)
-
-
-@functools.cache
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-def facts(ref: str) -> ModelFacts:
-    resolved = catalog().resolve(ref)
-    result = ModelFacts.from_catalog(resolved.model, resolved.quant)
-    assert result is not None
-    return result
 
 
 ALL_MACHINES = sorted(path.stem for path in PROFILES.glob("*.json"))

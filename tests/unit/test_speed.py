@@ -9,7 +9,6 @@ which bytes count shows up here. Whether the estimate is right on a real machine
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import time
 from pathlib import Path
@@ -17,28 +16,15 @@ from pathlib import Path
 import pytest
 
 from ponder import hardware
-from ponder.catalog import Catalog, load_catalog
 from ponder.config import Settings
 from ponder.hardware import ModelFacts, speed
 from ponder.hardware.bandwidth import BANDWIDTH_FILE
 from ponder.paths import default_paths
 from ponder.session import Session
 from ponder.session import machine as session_machine
-from support.machines import PROFILES, machine
+from support.machines import PROFILES, catalog, facts, machine
 
 LAPTOP = "cpu_laptop_8gb"  # 4 cores, RAM read at 18 GB/s (recorded), no GPU
-
-
-@functools.cache
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-def facts(ref: str) -> ModelFacts:
-    resolved = catalog().resolve(ref)
-    result = ModelFacts.from_catalog(resolved.model, resolved.quant)
-    assert result is not None
-    return result
 
 
 def _overhead(model: ModelFacts, cpu_layers: int, gpu_layers: int = 0) -> float:
