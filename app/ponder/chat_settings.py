@@ -1,4 +1,4 @@
-"""A chat's own settings: sampling overrides, context size, system prompt, kept reasoning.
+"""A chat's own settings: sampling, context size, system prompt, kept reasoning, thinking budget.
 
 They are kept with the chat in the history, and both front ends honour them: the
 chat UI's settings form edits them, and ``ponder run --chat ID`` or ``-c`` continues
@@ -22,6 +22,9 @@ class ChatSettings:
     n_ctx: int | None = None
     system_prompt: str | None = None
     keep_reasoning: bool = False
+    # Reasoning tokens after which the thinking is closed and the model answers; 0: answer
+    # at once (no thinking at all); None: no budget.
+    think_budget: int | None = None
 
     def __post_init__(self) -> None:
         allowed = {o.name for o in CHAT_OPTIONS}
@@ -31,6 +34,8 @@ class ChatSettings:
         object.__setattr__(self, "sampling", check_overrides(self.sampling))
         if self.n_ctx is not None and self.n_ctx < MIN_CTX:
             raise ValueError(f"the context size must be at least {MIN_CTX}, not {self.n_ctx}")
+        if self.think_budget is not None:
+            check_think_budget(self.think_budget)
 
     def get(self, name: str) -> Number | None:
         return self.sampling.get(name)
@@ -42,6 +47,8 @@ class ChatSettings:
             saved["n_ctx"] = self.n_ctx
         if self.keep_reasoning:
             saved["keep_reasoning"] = True
+        if self.think_budget is not None:
+            saved["think_budget"] = self.think_budget
         return saved
 
     @classmethod
@@ -58,9 +65,29 @@ class ChatSettings:
                 continue
         n_ctx = data.get("n_ctx")
         valid_ctx = isinstance(n_ctx, int) and not isinstance(n_ctx, bool) and n_ctx >= MIN_CTX
+        budget = data.get("think_budget")
+        try:
+            budget = check_think_budget(budget) if budget is not None else None
+        except ValueError:
+            budget = None
         return cls(
             sampling=sampling,
             n_ctx=n_ctx if valid_ctx else None,  # type: ignore[arg-type]
             system_prompt=system_prompt,
             keep_reasoning=data.get("keep_reasoning") is True,
+            think_budget=budget,
         )
+
+
+MAX_THINK_BUDGET = 1_000_000
+
+
+def check_think_budget(value: object) -> int:
+    """A thinking budget in tokens (0 = no thinking), or ValueError saying what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"the thinking budget must be a whole number of tokens, not {value!r}")
+    if not 0 <= value <= MAX_THINK_BUDGET:
+        raise ValueError(
+            f"the thinking budget must be 0 – {MAX_THINK_BUDGET:,} tokens, not {value:,}"
+        )
+    return value

@@ -85,6 +85,10 @@ class Finished:
     timings: Timings = field(default_factory=Timings)
     timings_source: Source = "local"
     usage_source: Source = "local"
+    # The thinking budget the reply ran under (None: none), and whether it closed the
+    # thinking (a budget of 0 closes it before the first token).
+    think_budget: int | None = None
+    budget_hit: bool = False
 
 
 ChatEvent = Started | ReasoningDelta | AnswerDelta | Finished

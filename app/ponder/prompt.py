@@ -19,7 +19,7 @@ llama.cpp's server uses; ``--chat-format`` picks another built-in, and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -199,6 +199,21 @@ def build_prompt(
         template_source=template_source,
         prefill_added=prefill_added,
     )
+
+
+# A thinking budget of 0: the assistant's turn starts with an empty, closed thinking,
+# so the model answers at once (as Qwen3's template does with enable_thinking=False).
+EMPTY_THINKING = "<think>\n\n</think>\n\n"
+
+
+def without_thinking(prompt: RenderedPrompt) -> RenderedPrompt:
+    """``prompt`` with its thinking closed before it starts (``--no-think``): the
+    open ``<think>`` the prompt ends with is closed, or an empty block is added."""
+    if prompt.starts_in_reasoning:
+        text = prompt.text.rstrip() + "\n\n</think>\n\n"
+    else:
+        text = prompt.text + EMPTY_THINKING
+    return replace(prompt, text=text, starts_in_reasoning=False)
 
 
 def _ends_with_think(text: str) -> bool:

@@ -105,8 +105,10 @@ def test_json_is_one_object_with_the_documented_fields(cli: Cli) -> None:
         "timings",
         "timings_source",
         "usage_source",
+        "think_budget",
     ]
     assert doc["timings_source"] == doc["usage_source"] == "local"
+    assert doc["think_budget"] is None
     assert doc["model"] == Path(cli.model).name and doc["finish_reason"] == "stop"
     assert doc["answer"].startswith(ANSWER_START) and REASONING_BIT in doc["reasoning"]
     usage = doc["usage"]
@@ -152,6 +154,18 @@ def test_reasoning_hide_and_inline(cli: Cli) -> None:
         (["--json", "--jsonl"], "ponder: error: --json and --jsonl cannot be used together"),
         (["-c", "--chat", "1"], "ponder: error: -c/--continue and --chat cannot be used together"),
         (["--frobnicate"], "ponder: error: no such option: --frobnicate"),
+        (
+            ["--think-budget", "-1"],
+            "ponder: error: --think-budget -1 is out of range — give a whole number from 0",
+        ),
+        (
+            ["--think-budget", "many"],
+            "ponder: error: --think-budget many is not a whole number",
+        ),
+        (
+            ["--think-budget", "5", "--no-think"],
+            "ponder: error: --think-budget and --no-think cannot be used together",
+        ),
     ],
 )
 def test_a_bad_flag_is_one_line_and_exit_2(cli: Cli, args: list[str], line: str) -> None:
@@ -160,6 +174,17 @@ def test_a_bad_flag_is_one_line_and_exit_2(cli: Cli, args: list[str], line: str)
     assert result.out == ""
     assert result.err.count("\n") == 1 and result.err.startswith(line), result.err
     assert cli.opened == []  # refused before any session (or model) was opened
+
+
+def test_think_budget_closes_the_thinking_and_json_says_so(cli: Cli) -> None:
+    result = cli.ask(PROMPT, "--think-budget", "5", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["think_budget"] == {"tokens": 5, "hit": True}
+    assert doc["usage"]["reasoning_tokens"] == 5
+    assert doc["answer"].startswith(ANSWER_START)  # the script answers once told to
+    saved = cli.history.get_chat(doc["chat_id"]).messages[-1]
+    assert saved.params["think_budget"] == 5
 
 
 def test_a_chat_continues_with_its_own_settings_and_flags_win(cli: Cli) -> None:

@@ -209,3 +209,32 @@ def test_wrap_up_on_the_real_server_goes_on_from_the_prefill(
     assert (saved.reasoning, saved.content) == (reply.reasoning, reply.answer)
     assert saved.status in ("complete", "length")
     session.close()
+
+
+def test_think_budget_on_the_real_server_cuts_the_thinking_and_asks_for_the_answer(
+    server: LlamaServer, ponder_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the budget the stream is closed and the server goes on from the thinking so
+    far plus </think>: the reasoning holds the budget's worth of tokens, then the
+    answer follows, all saved as one reply; budget 0 asks with the thinking closed."""
+    monkeypatch.setenv("LAB_KEY", KEY)
+    session = open_session()
+    session.remotes.add("lab", url=server.url, api_key_env="LAB_KEY")
+    model = session.open_model("lab:")
+    overrides = {"max_tokens": 24, "seed": 1, "temperature": 0.0}
+    reply = model.reply(
+        ReplyRequest(prompt="Is the sky blue?", overrides=overrides, think_budget=6)
+    )
+    finished = reply.drain()
+    assert finished.think_budget == 6 and finished.budget_hit
+    assert reply.live.reasoning_tokens == 6 and reply.reasoning
+    assert finished.finish_reason in ("stop", "length")
+    saved = session.require_history().get_chat(reply.chat_id or 0).messages[-1]
+    assert (saved.reasoning, saved.content) == (reply.reasoning, reply.answer)
+    assert saved.params["think_budget"] == 6
+
+    none = model.reply(ReplyRequest(prompt="Say hi.", overrides=overrides, think_budget=0))
+    ended = none.drain()
+    assert none.reasoning == "" and none.answer.strip()
+    assert ended.think_budget == 0 and ended.budget_hit
+    session.close()

@@ -138,6 +138,13 @@ class PromptPolicy(BaseModel):
     chat_template: str | None = Field(
         default=None, min_length=1, description="Jinja template overriding the GGUF's own"
     )
+    budget_bridge: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=400,
+        description="a sentence put before the end of the thinking when a thinking budget "
+        "closes it, so the model reads the cut as its own decision",
+    )
 
     @field_validator("think_prefill")
     @classmethod

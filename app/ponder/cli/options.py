@@ -66,6 +66,26 @@ class PositiveInt(IntType):
         return number
 
 
+class IntBetween(IntType):
+    """A whole number from ``low`` to ``high``: --think-budget, --votes."""
+
+    name = "integer"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        hint = f"give a whole number from {self.low:,} to {self.high:,}"
+        try:
+            number = int(str(value))
+        except ValueError:
+            message = f"{flag_name(param)} {value} is not a whole number"
+            raise UsageError(message, hint=hint) from None
+        if not self.low <= number <= self.high:
+            raise UsageError(f"{flag_name(param)} {value} is out of range", hint=hint)
+        return number
+
+
 class SamplingValue(NumberType):
     """One sampler option's value, checked against the option's own bounds."""
 

@@ -97,6 +97,12 @@ def finish_fields(finished: Finished) -> dict[str, Any]:
         # Remote engines: "server" when the server reported them, "client" when counted here.
         "timings_source": finished.timings_source,
         "usage_source": finished.usage_source,
+        # The thinking budget (null: none) and whether it closed the thinking.
+        "think_budget": (
+            None
+            if finished.think_budget is None
+            else {"tokens": finished.think_budget, "hit": finished.budget_hit}
+        ),
     }
 
 

@@ -17,11 +17,18 @@ from typing import Any
 
 import click
 
+from ponder.chat_settings import MAX_THINK_BUDGET
 from ponder.cli import output
 from ponder.cli.context import Env, read_text
 from ponder.cli.errors import EXIT_CODES_HELP
 from ponder.cli.interrupts import cancel_on_sigint
-from ponder.cli.options import PositiveInt, exclusive, sampling_options, sampling_values
+from ponder.cli.options import (
+    IntBetween,
+    PositiveInt,
+    exclusive,
+    sampling_options,
+    sampling_values,
+)
 from ponder.cli.progress import OpenObserver
 from ponder.errors import ExitCode, PonderError, UsageError
 from ponder.sampling import Number
@@ -89,6 +96,13 @@ PATH = click.Path(path_type=Path)
     help="where the thinking goes (default: stderr, dimmed on a terminal)",
 )
 @click.option("--system", help="system prompt (folded into the user turn for R1 models)")
+@click.option(
+    "--think-budget",
+    type=IntBetween(0, MAX_THINK_BUDGET),
+    metavar="N",
+    help="close the thinking after N tokens, then answer (0: no thinking)",
+)
+@click.option("--no-think", is_flag=True, help="answer at once, without thinking (budget 0)")
 @sampling_options
 @click.option("--ctx", "ctx_size", type=PositiveInt(), metavar="N", help="context size in tokens")
 @click.option("--threads", type=PositiveInt(), metavar="N", help="CPU threads")
@@ -114,6 +128,8 @@ def run(
     jsonl: bool,
     reasoning: str | None,
     system: str | None,
+    think_budget: int | None,
+    no_think: bool,
     ctx_size: int | None,
     threads: int | None,
     gpu_layers: int | None,
@@ -128,6 +144,7 @@ def run(
 ) -> int:
     exclusive(ctx, {"--json": as_json, "--jsonl": jsonl})
     exclusive(ctx, {"-c/--continue": cont, "--chat": chat_id is not None})
+    exclusive(ctx, {"--think-budget": think_budget is not None, "--no-think": no_think})
     text = read_prompt(prompt, sys.stdin)
     system = checked_text(system, "--system") if system is not None else None
     grammar_text = read_text(grammar, "grammar") if grammar else None
@@ -144,6 +161,7 @@ def run(
                 save=not no_save,
                 overrides=sampling_values(sampling),
                 grammar=grammar_text,
+                think_budget=0 if no_think else think_budget,
             ),
             options=ModelOptions(
                 n_ctx=ctx_size,

@@ -19,8 +19,9 @@ from ponder.chat_settings import ChatSettings
 from ponder.history import Chat, ChatSummary, History, HistoryError, Message, SearchHit
 from ponder.session.core import OnEvent, RunRequest, Session
 from ponder.session.factory import open_session
-from ponder.session.loaded import LoadedModel, LocalModel, ReplyRequest
+from ponder.session.loaded import LoadedModel, ReplyRequest
 from ponder.session.loading import ModelOptions
+from ponder.session.local_model import LocalModel
 from ponder.session.local_source import WRAP_UP_TEXT
 from ponder.session.reply import LiveText, LiveUpdate, Reply
 from ponder.session.spec import ModelSpec, NotInstalledError

@@ -31,7 +31,7 @@ from ponder.paths import Paths
 from ponder.session import pulls
 from ponder.session.continuation import ChatStates, chat_ids, store_sha256
 from ponder.session.kv_cache import KVCache
-from ponder.session.loaded import LoadedModel, LocalModel, ReplyRequest
+from ponder.session.loaded import LoadedModel, ReplyRequest
 from ponder.session.loading import (
     DEFAULT_OPTIONS,
     ModelOptions,
@@ -40,6 +40,7 @@ from ponder.session.loading import (
     model_key,
     probes,
 )
+from ponder.session.local_model import LocalModel
 from ponder.session.remotes import Remotes
 from ponder.session.reply import Reply
 from ponder.session.spec import ModelSpec, NotInstalledError, Resolver

@@ -1,13 +1,13 @@
 """A model that is loaded and ready: :meth:`LoadedModel.reply` is the reply use case.
 
 :class:`LoadedModel` is what front ends hold, whatever runs the model. It gathers a
-chat's turns, settles the sampling, records the reply in the history and hands out a
-:class:`~ponder.session.reply.Reply`; where the deltas come from is its subclass's
-one job: :class:`LocalModel` (a GGUF on the local engine: render, tokenize,
-generate) here, :class:`~ponder.session.remote_model.RemoteModel` (a model on a
-server) beside it. It runs one reply at a time: a second ``reply`` while one streams
-is refused with a clear message, and so is a reply on a model that is being replaced
-or has been closed, so two threads can never drive one engine.
+chat's turns, settles the sampling and the thinking budget, records the reply in the
+history and hands out a :class:`~ponder.session.reply.Reply`; where the deltas come
+from is its subclass's one job: :class:`~ponder.session.local_model.LocalModel` (a
+GGUF on the local engine) and :class:`~ponder.session.remote_model.RemoteModel` (a
+model on a server). It runs one reply at a time: a second ``reply`` while one
+streams is refused with a clear message, and so is a reply on a model that is being
+replaced or has been closed, so two threads can never drive one engine.
 """
 
 from __future__ import annotations
@@ -16,20 +16,14 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from ponder import hardware
 from ponder.catalog import PromptPolicy
-from ponder.chat_settings import ChatSettings
-from ponder.engine import Engine, GenerationStats, KeepsState
+from ponder.chat_settings import ChatSettings, check_think_budget
 from ponder.errors import ModelLoadError, UsageError
 from ponder.history import History
-from ponder.prompt import RenderedPrompt, Turn, build_prompt
-from ponder.reasoning import ReasoningSplitter
+from ponder.prompt import Turn
 from ponder.sampling import CHAT_OPTIONS, Number, SamplingParams, check_overrides
-from ponder.session.continuation import ChatStates, NextPrefix, reuse_safely
-from ponder.session.local_source import LocalSource, wrap_up_injector
 from ponder.session.reply import HistoryWriter, LiveText, Reply, ReplySource
-from ponder.session.spec import ModelSpec
-from ponder.session.turns import chat_turns, history_text
+from ponder.session.turns import chat_turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +42,9 @@ class ReplyRequest:
     settings: ChatSettings | None = None
     overrides: Mapping[str, Number | None] = field(default_factory=dict)
     grammar: str | None = None  # GBNF text
+    # Reasoning tokens before the thinking is closed (0: no thinking); None: the chat's
+    # setting (itself None by default: no budget).
+    think_budget: int | None = None
     ignore_eos: bool = False  # benchmarks: decode a set number of tokens, like --ignore-eos
 
 
@@ -62,6 +59,7 @@ class ReplyStart:
     live: LiveText
     cancel: threading.Event | None
     wrap_up: threading.Event | None
+    think_budget: int | None = None
 
 
 class LoadedModel:
@@ -184,10 +182,14 @@ class LoadedModel:
             grammar=request.grammar,
             ignore_eos=request.ignore_eos,
         )
+        budget = _think_budget(request, settings)
         live = LiveText()
+        live.budget_hit = budget == 0  # closed before it began
         # The source checks the prompt (the context, the server's answer) before
         # anything is recorded.
-        source = self._source(ReplyStart(turns, settings, sampling, live, cancel, wrap_up))
+        source = self._source(
+            ReplyStart(turns, settings, sampling, live, cancel, wrap_up, think_budget=budget)
+        )
         writer, chat_id, message_id = None, request.chat_id, None
         try:
             if request.save and history is not None:
@@ -199,9 +201,10 @@ class LoadedModel:
                         settings=request.settings.to_saved() if request.settings else None,
                     )
                 history.add_user_message(chat_id, request.prompt)
-                message_id = history.start_reply(
-                    chat_id, model=self.name, params=sampling.recorded()
-                )
+                params = sampling.recorded()
+                if budget is not None:
+                    params["think_budget"] = budget
+                message_id = history.start_reply(chat_id, model=self.name, params=params)
                 writer = HistoryWriter(history, message_id, chat_id=chat_id)
         except BaseException:
             source.close()
@@ -250,135 +253,22 @@ class LoadedModel:
             raise ModelLoadError(self._retiring, hint="send it again once the model has loaded")
 
 
-class LocalModel(LoadedModel):
-    """A GGUF loaded into this process by a local engine (llama.cpp).
-
-    With ``states``, a continued chat starts from its saved KV cache when that shares
-    more of the prompt than the context holds, and each saved reply leaves the cache of
-    what the next turn will share on disk (:mod:`ponder.session.continuation`).
-    """
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        plan: hardware.Plan,
-        engine: Engine,
-        history: Callable[[], History | None],
-        states: ChatStates | None = None,
-    ) -> None:
-        super().__init__(history)
-        self.spec = spec
-        self.plan = plan
-        self._engine = engine
-        self.states = states
-        self._next: NextPrefix | None = None  # the running reply's next-turn prefix
-        self._prompt_len = 0
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def policy(self) -> PromptPolicy:
-        return self.spec.policy
-
-    @property
-    def defaults(self) -> SamplingParams:
-        return self.spec.sampling
-
-    @property
-    def engine(self) -> Engine:
-        """The engine underneath (benchmarks tap it; front ends have no use for it)."""
-        return self._engine
-
-    @property
-    def n_ctx(self) -> int:
-        return self.plan.n_ctx
-
-    @property
-    def placement(self) -> str:
-        return placement(self.plan.n_gpu_layers, self.plan.n_layers_total)
-
-    @property
-    def warnings(self) -> tuple[str, ...]:
-        return self.plan.warnings
-
-    def _source(self, start: ReplyStart) -> ReplySource:
-        turns, live, sampling = start.turns, start.live, start.sampling
-        keep = start.settings.keep_reasoning
-        rendered = self.render(turns, keep_reasoning=keep)
-        tokens = self._tokenize(rendered)
-        engine = self._engine
-        stats = GenerationStats()  # before the restore: time to first token counts it
-        if self.states is not None and len(tokens) < engine.n_ctx:
-            self.states.restore(tokens)
-            self._next = lambda: self._next_prefix(turns, live, keep_reasoning=keep)
-            self._prompt_len = len(tokens)
-        elif isinstance(engine, KeepsState) and tokens:
-            reuse_safely(engine, tokens)
-        splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
-        # generate() checks the prompt against the context before it returns.
-        generation = engine.generate(
-            tokens, sampling, stats, start.cancel, wrap_up_injector(start.wrap_up, splitter, live)
+def _think_budget(request: ReplyRequest, settings: ChatSettings) -> int | None:
+    """The budget this reply runs under: the request's, else the chat's; refused with a
+    grammar, which decides itself where the thinking ends."""
+    budget = request.think_budget if request.think_budget is not None else settings.think_budget
+    if budget is not None:
+        try:
+            check_think_budget(budget)
+        except ValueError as exc:
+            raise UsageError(str(exc), hint="give 0 (no thinking) or more tokens") from None
+    if budget and request.grammar is not None:
+        raise UsageError(
+            "a thinking budget cannot be combined with a grammar: the grammar decides where"
+            " the thinking ends",
+            hint="drop --think-budget, or write the limit into the grammar",
         )
-        return LocalSource(engine, generation, splitter, stats)
-
-    def _tokenize(self, rendered: RenderedPrompt) -> list[int]:
-        engine = self._engine
-        add_bos = engine.add_bos and not (
-            engine.bos_text and rendered.text.startswith(engine.bos_text)
-        )
-        return engine.tokenize(rendered.text, add_bos=add_bos)
-
-    def _next_prefix(self, turns: list[Turn], live: LiveText, *, keep_reasoning: bool) -> list[int]:
-        """How the next turn's prompt will begin: these turns, this reply as the history
-        sends it back (:func:`history_text`), then a user turn."""
-        upcoming = list(turns)
-        if live.answer.strip():
-            text = history_text(live.answer, live.reasoning, keep_reasoning=keep_reasoning)
-            upcoming.append(Turn("assistant", text))
-        upcoming.append(Turn("user", "…"))
-        return self._tokenize(self.render(upcoming, keep_reasoning=keep_reasoning))
-
-    def _before_reply(self) -> None:
-        if self.states is not None:
-            self.states.wait_copied()
-
-    def _after_reply(self, chat_id: int | None) -> Callable[[], None]:
-        upcoming, self._next = self._next, None
-        states = self.states
-        if states is None or chat_id is None or upcoming is None:
-            return self._busy.release
-        prompt_len = self._prompt_len
-        return lambda: states.save_later(chat_id, upcoming, prompt_len, self._busy.release)
-
-    def render(self, turns: list[Turn], *, keep_reasoning: bool = False) -> RenderedPrompt:
-        """The exact prompt text for ``turns`` under this model's policy and template."""
-        policy = self.spec.policy
-        if keep_reasoning:
-            policy = policy.model_copy(update={"strip_reasoning_in_history": False})
-        return build_prompt(
-            turns,
-            policy=policy,
-            template=self.spec.template,
-            template_source=self.spec.template_source,
-            bos_token=self._engine.bos_text,
-            eos_token=self.spec.info.eos_token or "",
-        )
-
-    def _close_engine(self) -> None:
-        if self.states is not None:
-            self.states.join()
-        self._engine.close()
-
-
-def placement(n_gpu_layers: int, n_layers_total: int) -> str:
-    """Where a plan puts the layers: "GPU", "CPU" or "GPU 20/33 layers"."""
-    if n_gpu_layers <= 0:
-        return "CPU"
-    if n_gpu_layers >= n_layers_total:
-        return "GPU"
-    return f"GPU {n_gpu_layers}/{n_layers_total} layers"
+    return budget
 
 
 def _keep(settings: ChatSettings | None) -> bool | None:

@@ -2,7 +2,8 @@
 
 The llama.cpp engine yields the text of each token; this source splits it into
 reasoning and answer under the model's prompt policy, counts tokens per phase, times
-the phases, and closes the thinking when the user asks to wrap up.
+the phases, and closes the thinking when the user asks to wrap up or when the
+thinking reaches its budget (:func:`closing_injector`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from ponder.session.reply import LiveText
 WRAP_UP_TEXT = "\n</think>\n\n"
 
 
+def budget_text(bridge: str | None) -> str:
+    """What closes the thinking at its budget: the catalog entry's bridging sentence
+    (Qwen3's "Considering the limited time by the user, ...") and the close tag."""
+    return (f"\n\n{bridge.strip()}" if bridge else "") + WRAP_UP_TEXT
+
+
 class LocalSource:
     """The deltas of one generation on a local engine (a :class:`ReplySource`)."""
 
@@ -30,8 +37,10 @@ class LocalSource:
         generation: Iterator[str],
         splitter: ReasoningSplitter,
         stats: GenerationStats,
+        think_budget: int | None = None,
     ) -> None:
         self._engine = engine
+        self._think_budget = think_budget
         self._generation = generation
         self._splitter = splitter
         self._stats = stats
@@ -65,7 +74,13 @@ class LocalSource:
         )
         reason = stats.finish_reason if finished else "interrupted"
         timings = self._clock.timings(self._engine.load_s, stats)
-        return Finished(finish_reason=reason, usage=usage, timings=timings)
+        return Finished(
+            finish_reason=reason,
+            usage=usage,
+            timings=timings,
+            think_budget=self._think_budget,
+            budget_hit=live.budget_hit,
+        )
 
 
 class PhaseClock:
@@ -103,20 +118,31 @@ class PhaseClock:
         )
 
 
-def wrap_up_injector(
-    wrap_up: threading.Event | None, splitter: ReasoningSplitter, live: LiveText
+def closing_injector(
+    wrap_up: threading.Event | None,
+    splitter: ReasoningSplitter,
+    live: LiveText,
+    *,
+    think_budget: int | None = None,
+    bridge: str | None = None,
 ) -> Injector | None:
-    """What the engine asks after each token: the close tag, once, when the user has
-    asked to wrap up while the model still thinks. None without an event (headless
-    runs), so the engine asks nothing."""
-    if wrap_up is None:
+    """What the engine asks after each token: the close tag, once, while the model still
+    thinks, when the user has asked to wrap up or when the reasoning has reached
+    ``think_budget`` tokens (then after the bridging sentence). None when neither can
+    happen (a headless run without a budget), so the engine asks nothing."""
+    if wrap_up is None and not think_budget:
         return None
     event = wrap_up
 
     def inject() -> str | None:
-        if not event.is_set() or live.wrapped_up or not splitter.in_reasoning:
+        if live.wrapped_up or not splitter.in_reasoning:
             return None
-        live.wrapped_up = True
-        return WRAP_UP_TEXT
+        if think_budget and live.reasoning_tokens >= think_budget:
+            live.wrapped_up = live.budget_hit = True
+            return budget_text(bridge)
+        if event is not None and event.is_set():
+            live.wrapped_up = True
+            return WRAP_UP_TEXT
+        return None
 
     return inject

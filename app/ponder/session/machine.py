@@ -18,7 +18,7 @@ from ponder import gguf_info, hardware
 from ponder.catalog import ModelEntry, Resolved, ServedEntry
 from ponder.errors import UsageError
 from ponder.session.core import Session
-from ponder.session.loaded import placement
+from ponder.session.local_model import placement
 from ponder.session.spec import NotInstalledError, looks_like_path
 from ponder.units import decimal_size
 

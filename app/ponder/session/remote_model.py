@@ -10,7 +10,12 @@ listed, searched, exported and continued like a local one.
 Wrap up (Ctrl+G in the chat UI) cannot inject a token into a server's decoding, so
 :class:`RemoteSource` closes the stream (the server stops generating) and asks again
 with the reasoning so far plus ``</think>`` as the start of the assistant's message;
-the server goes on from there with the answer.
+the server goes on from there with the answer. A thinking budget is kept the same
+way, counted here on the stream (one delta per token, as the servers send them): at
+the budget the stream is closed and the answer asked for after the bridging sentence
+and ``</think>``; a budget of 0 asks with an empty, closed thinking from the start.
+Servers' own budget knobs are not used: llama-server's is a per-server flag in the
+builds we test against, and a client-side cut works the same on every server.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from ponder.prompt import Turn
 from ponder.remote import RemoteEngine, RemoteResult, RemoteStream
 from ponder.sampling import SamplingParams
 from ponder.session.loaded import LoadedModel, ReplyStart
-from ponder.session.local_source import WRAP_UP_TEXT
+from ponder.session.local_source import WRAP_UP_TEXT, budget_text
 from ponder.session.reply import LiveText, ReplySource
 
 Delta = ReasoningDelta | AnswerDelta
@@ -78,11 +83,22 @@ class RemoteModel(LoadedModel):
         return self._warnings
 
     def _source(self, start: ReplyStart) -> ReplySource:
-        keep, cancel = start.settings.keep_reasoning, start.cancel
+        keep, cancel, budget = start.settings.keep_reasoning, start.cancel, start.think_budget
+        opening = self.remote.policy.think_prefill or "<think>\n"
+        prefill = opening.rstrip() + "\n" + WRAP_UP_TEXT if budget == 0 else None
         # stream() returns once the server has said yes, so a refusal records nothing.
-        first = self.remote.stream(start.turns, start.sampling, cancel=cancel, keep_reasoning=keep)
+        first = self.remote.stream(
+            start.turns, start.sampling, cancel=cancel, keep_reasoning=keep, prefill=prefill
+        )
         return RemoteSource(
-            self.remote, start.turns, start.sampling, first, cancel, start.wrap_up, keep
+            self.remote,
+            start.turns,
+            start.sampling,
+            first,
+            cancel,
+            start.wrap_up,
+            keep,
+            think_budget=budget,
         )
 
     def _close_engine(self) -> None:
@@ -101,8 +117,11 @@ class RemoteSource:
         cancel: threading.Event | None,
         wrap_up: threading.Event | None,
         keep_reasoning: bool = False,
+        *,
+        think_budget: int | None = None,
     ) -> None:
         self._engine = engine
+        self._think_budget = think_budget
         self._keep_reasoning = keep_reasoning
         self._turns = turns
         self._sampling = sampling
@@ -125,12 +144,17 @@ class RemoteSource:
         else:
             self._keep_result()
             return
-        # Wrap up: stop this stream and ask for the answer after the thinking so far.
+        # Wrap up or the budget: stop this stream and ask for the answer after the
+        # thinking so far.
+        budget = self._think_budget
+        live.budget_hit = bool(budget) and live.reasoning_tokens >= (budget or 0)
         live.wrapped_up = True
         self._stream.close()
         self._keep_result()
         opening = self._engine.policy.think_prefill or "<think>\n"
-        prefill = (opening + "".join(reasoning)).rstrip() + WRAP_UP_TEXT
+        bridge = self._engine.policy.budget_bridge
+        closing = budget_text(bridge) if live.budget_hit else WRAP_UP_TEXT
+        prefill = (opening + "".join(reasoning)).rstrip() + closing
         self._stream = self._engine.stream(
             self._turns,
             self._sampling,
@@ -144,7 +168,12 @@ class RemoteSource:
         self._keep_result()
 
     def _wants_wrap_up(self, live: LiveText) -> bool:
-        return self._wrap_up is not None and self._wrap_up.is_set() and not live.wrapped_up
+        if live.wrapped_up:
+            return False
+        budget = self._think_budget
+        if budget and live.reasoning_tokens >= budget:
+            return True
+        return self._wrap_up is not None and self._wrap_up.is_set()
 
     def _keep_result(self) -> None:
         result = self._stream.result
@@ -183,4 +212,6 @@ class RemoteSource:
             timings=timings,
             timings_source=first.timings_source,
             usage_source=first.usage_source,
+            think_budget=self._think_budget,
+            budget_hit=live.budget_hit,
         )

@@ -47,7 +47,8 @@ class LiveText:
         self._seen = (0, 0)
         self.reasoning_tokens = 0
         self.answer_tokens = 0
-        self.wrapped_up = False
+        self.wrapped_up = False  # something other than the model closed the thinking
+        self.budget_hit = False  # ... and it was the thinking budget
 
     def add(self, delta: ReasoningDelta | AnswerDelta) -> None:
         with self._lock:

@@ -21,9 +21,11 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def thinking_title(seconds: float, tokens: int, *, done: bool) -> str:
-    """The reasoning panel's title: live while thinking, a summary once it ended."""
+def thinking_title(seconds: float, tokens: int, *, done: bool, budget: int | None = None) -> str:
+    """The reasoning panel's title: live while thinking, a summary once it ended, and
+    the thinking budget when the chat has one ("budget 512")."""
     count = f"{tokens:,} token{'s' if tokens != 1 else ''}"
+    limit = "" if budget is None else f" · budget {budget:,}"
     if done:
-        return f"Thought for {duration(seconds)} · {count}"
-    return f"Thinking… {duration(seconds)} · {count}"
+        return f"Thought for {duration(seconds)} · {count}{limit}"
+    return f"Thinking… {duration(seconds)} · {count}{limit}"

@@ -61,7 +61,10 @@ class Conversation(VerticalScroll):
 
     async def send(self, model: LoadedModel, request: ReplyRequest) -> None:
         """Show the prompt with an empty live reply, and start generating it."""
-        reply = ReplyView(live=True)
+        budget = request.think_budget
+        if budget is None and request.settings is not None:
+            budget = request.settings.think_budget
+        reply = ReplyView(live=True, budget=budget)
         await self.mount_all([UserTurn(request.prompt), reply])
         self.anchor()
         self.live, self._prompt = reply, request.prompt

@@ -1,4 +1,4 @@
-"""Per-chat settings: sampling, context size, system prompt, kept reasoning.
+"""Per-chat settings: sampling, context size, thinking budget, system prompt, kept reasoning.
 
 Empty fields mean "the model's recommended value" (from the catalog), so a chat keeps
 following the catalog until the user sets something. Values are checked here and a
@@ -14,16 +14,19 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Switch, TextArea
 
+from ponder.chat_settings import MAX_THINK_BUDGET
 from ponder.sampling import CHAT_OPTIONS, MIN_CTX, Number
 from ponder.session import ChatSettings, LoadedModel
 
 CTX_FIELD = "n_ctx"
+BUDGET_FIELD = "think_budget"
 
 
 def _fields() -> list[tuple[str, str, str]]:
     """(id, label, hint) of each number field: the chat's sampling options, then the context."""
     rows = [(o.name, o.label, o.off_note or o.range_text) for o in CHAT_OPTIONS]
     rows.append((CTX_FIELD, "Context size", f"tokens, at least {MIN_CTX}"))
+    rows.append((BUDGET_FIELD, "Thinking budget", "tokens; empty: none, 0: no thinking"))
     return rows
 
 
@@ -96,10 +99,12 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
             return
         system = self.query_one("#system_prompt", TextArea).text.strip() or None
         n_ctx = values.pop(CTX_FIELD, None)
+        budget = values.pop(BUDGET_FIELD, None)
         self.dismiss(
             ChatSettings(
                 sampling=values,
                 n_ctx=int(n_ctx) if n_ctx is not None else None,
+                think_budget=int(budget) if budget is not None else None,
                 system_prompt=system,
                 keep_reasoning=self.query_one("#keep_reasoning", Switch).value,
             )
@@ -111,6 +116,8 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
 
 
 def _value(settings: ChatSettings, name: str) -> Number | None:
+    if name == BUDGET_FIELD:
+        return settings.think_budget
     return settings.n_ctx if name == CTX_FIELD else settings.get(name)
 
 
@@ -118,11 +125,14 @@ def _parse(name: str, text: str) -> tuple[Number | None, str | None]:
     """The value of one field, or why it is wrong. Empty means the default."""
     if not text:
         return None, None
-    if name == CTX_FIELD:
+    if name in (CTX_FIELD, BUDGET_FIELD):
         if not text.isdigit():
             return None, f"“{text}” is not a whole number"
-        if int(text) < MIN_CTX:
-            return None, f"use at least {MIN_CTX} tokens"
+        low, high = (MIN_CTX, None) if name == CTX_FIELD else (0, MAX_THINK_BUDGET)
+        if int(text) < low:
+            return None, f"use at least {low} tokens"
+        if high is not None and int(text) > high:
+            return None, f"use at most {high:,} tokens"
         return int(text), None
     option = next(o for o in CHAT_OPTIONS if o.name == name)
     try:

@@ -66,9 +66,11 @@ class ReplyView(Vertical, can_focus=True):
         reasoning_tokens: int = 0,
         live: bool = False,
         message_id: int | None = None,
+        budget: int | None = None,
     ) -> None:
         super().__init__(classes="reply")
         self.message_id = message_id
+        self.budget = budget
         self.live = live
         self.started = time.monotonic()
         self.reasoning_tokens = reasoning_tokens
@@ -123,9 +125,10 @@ class ReplyView(Vertical, can_focus=True):
         if self._thinking_done:
             seconds = self._thought_s if self._thought_s is not None else 0.0
             if not self._reasoning_text and not self.live:
-                return "No thinking"
-            return thinking_title(seconds, self.reasoning_tokens, done=True)
-        return thinking_title(time.monotonic() - self.started, self.reasoning_tokens, done=False)
+                return "No thinking" if self.budget != 0 else "No thinking (budget 0)"
+            return thinking_title(seconds, self.reasoning_tokens, done=True, budget=self.budget)
+        elapsed = time.monotonic() - self.started
+        return thinking_title(elapsed, self.reasoning_tokens, done=False, budget=self.budget)
 
     # -- streaming (called on the UI thread) ---------------------------------------
 
@@ -201,6 +204,7 @@ class ReplyView(Vertical, can_focus=True):
         thought = message.timings.get("thinking_s")
         tokens = (message.reasoning_tokens or 0) + (message.answer_tokens or 0)
         speed = message.timings.get("tokens_per_s")
+        budget = message.params.get("think_budget")
         return cls(
             reasoning=message.reasoning,
             answer=message.content,
@@ -213,6 +217,7 @@ class ReplyView(Vertical, can_focus=True):
             thought_s=float(thought) if isinstance(thought, (int, float)) else None,
             reasoning_tokens=message.reasoning_tokens or 0,
             message_id=message.id,
+            budget=budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
         )
 
 
