@@ -80,6 +80,7 @@ class ChatSettings:
 
 
 MAX_THINK_BUDGET = 1_000_000
+MAX_VOTES = 16  # candidates of one voted reply: llama.cpp decodes them in one context
 
 
 def check_think_budget(value: object) -> int:

@@ -89,9 +89,57 @@ class Finished:
     # thinking (a budget of 0 closes it before the first token).
     think_budget: int | None = None
     budget_hit: bool = False
+    # A voted reply (--votes N): the tally and every candidate; this Finished is the
+    # winner's own.
+    votes: Voted | None = None
 
 
-ChatEvent = Started | ReasoningDelta | AnswerDelta | Finished
+# -- a voted reply: N candidates of one prompt, then the tally ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateDelta:
+    """A piece of candidate ``index``'s thinking or answer, as it streams."""
+
+    index: int
+    delta: ReasoningDelta | AnswerDelta
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateResult:
+    """One candidate, ended: its text, its extracted final answer, how it ended."""
+
+    index: int
+    reasoning: str
+    answer: str
+    extracted: str | None  # the normalised final answer (ponder.votes); None: none found
+    finished: Finished
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFinished:
+    """Candidate ``index`` has ended (the others may still stream)."""
+
+    result: CandidateResult
+
+
+@dataclass(frozen=True, slots=True)
+class Voted:
+    """Every candidate has ended and the most common answer won."""
+
+    n: int
+    winner: str | None  # the winning extracted answer; None when no candidate had one
+    winner_index: int  # the candidate whose reply is the reply
+    tally: tuple[tuple[str, int], ...]  # answer, votes; most votes first
+    agree: int
+    summary: str  # "4 of 5 agree: 391"
+    candidates: tuple[CandidateResult, ...]
+
+
+ChatEvent = (
+    Started | ReasoningDelta | AnswerDelta | Finished | CandidateDelta | CandidateFinished | Voted
+)
 
 
 @dataclass(frozen=True, slots=True)

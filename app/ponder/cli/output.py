@@ -5,7 +5,14 @@
 * ``--json``: one object at the end (model, chat id, answer, reasoning, finish);
 * ``--jsonl``: one event per line as it streams (start, reasoning, answer, finish).
 
-These are an API for scripts: the shapes here are the documented ones.
+A voted reply (``--votes N``) prints the winner's answer on stdout and the tally on
+stderr, after each candidate's thinking (as it ends, under a header line) when the
+thinking goes to stderr; ``--json`` adds ``votes`` with every candidate, and
+``--jsonl`` tags each candidate's events with ``"candidate": i`` and ends with a
+``votes`` event before ``finish``.
+
+These are an API for scripts: the shapes here are the documented ones
+(docs/headless.md).
 """
 
 from __future__ import annotations
@@ -15,7 +22,17 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ponder.events import AnswerDelta, ChatEvent, Finished, ReasoningDelta, Started
+from ponder.events import (
+    AnswerDelta,
+    CandidateDelta,
+    CandidateFinished,
+    CandidateResult,
+    ChatEvent,
+    Finished,
+    ReasoningDelta,
+    Started,
+    Voted,
+)
 
 if TYPE_CHECKING:
     from ponder.session import Reply
@@ -56,7 +73,13 @@ def write_text(events: Iterator[ChatEvent], mode: str, out: TextIO, err: TextIO)
                 answer_tail = text or answer_tail
             case Finished():
                 finished = event
-            case Started():
+            case CandidateFinished(result=result):
+                if mode == "stderr":
+                    _candidate_on_stderr(result, err, dim=dim)
+            case Voted():
+                _winner(event, mode, out, err)
+                answer_tail = event.candidates[event.winner_index].answer or answer_tail
+            case Started() | CandidateDelta():
                 pass
     if reasoning_open:
         out.write("\n</think>\n")
@@ -69,6 +92,26 @@ def write_text(events: Iterator[ChatEvent], mode: str, out: TextIO, err: TextIO)
     return finished
 
 
+def _candidate_on_stderr(result: CandidateResult, err: TextIO, *, dim: bool) -> None:
+    found = result.extracted if result.extracted is not None else "no answer"
+    err.write(f"── candidate {result.index + 1} ({result.finished.finish_reason}): {found} ──\n")
+    if result.reasoning:
+        text = result.reasoning.rstrip("\n")
+        err.write((f"{DIM}{text}{RESET}" if dim else text) + "\n")
+    err.flush()
+
+
+def _winner(voted: Voted, mode: str, out: TextIO, err: TextIO) -> None:
+    """The vote is in: the tally on stderr, the winner's answer on stdout."""
+    err.write(voted.summary + "\n")
+    err.flush()
+    winner = voted.candidates[voted.winner_index]
+    if mode == "inline" and winner.reasoning:
+        out.write(f"<think>\n{winner.reasoning}\n</think>\n\n")
+    out.write(winner.answer)
+    out.flush()
+
+
 def event_json(event: ChatEvent) -> dict[str, Any]:
     match event:
         case Started(model=model, chat_id=chat_id):
@@ -79,7 +122,40 @@ def event_json(event: ChatEvent) -> dict[str, Any]:
             return {"type": "answer", "text": text}
         case Finished():
             return {"type": "finish", **finish_fields(event)}
+        case CandidateDelta(index=index, delta=delta):
+            return {**event_json(delta), "candidate": index}
+        case CandidateFinished(result=result):
+            return {"type": "candidate_finish", **candidate_json(result)}
+        case Voted():
+            return {"type": "votes", **votes_json(event, candidates=False)}
     raise AssertionError(f"unknown event {event!r}")
+
+
+def candidate_json(result: CandidateResult) -> dict[str, Any]:
+    usage = result.finished.usage
+    return {
+        "candidate": result.index,
+        "seed": result.seed,
+        "answer": result.answer,
+        "extracted": result.extracted,
+        "reasoning": result.reasoning,
+        "finish_reason": result.finished.finish_reason,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "answer_tokens": usage.answer_tokens,
+    }
+
+
+def votes_json(voted: Voted, *, candidates: bool = True) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "n": voted.n,
+        "winner": voted.winner,
+        "winner_candidate": voted.winner_index,
+        "tally": dict(voted.tally),
+        "summary": voted.summary,
+    }
+    if candidates:
+        document["candidates"] = [candidate_json(c) for c in voted.candidates]
+    return document
 
 
 def finish_fields(finished: Finished) -> dict[str, Any]:
@@ -103,6 +179,8 @@ def finish_fields(finished: Finished) -> dict[str, Any]:
             if finished.think_budget is None
             else {"tokens": finished.think_budget, "hit": finished.budget_hit}
         ),
+        # --votes N: the tally and every candidate (null for a plain reply).
+        "votes": None if finished.votes is None else votes_json(finished.votes),
     }
 
 

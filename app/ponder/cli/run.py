@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from ponder.chat_settings import MAX_THINK_BUDGET
+from ponder.chat_settings import MAX_THINK_BUDGET, MAX_VOTES
 from ponder.cli import output
 from ponder.cli.context import Env, read_text
 from ponder.cli.errors import EXIT_CODES_HELP
@@ -103,6 +103,12 @@ PATH = click.Path(path_type=Path)
     help="close the thinking after N tokens, then answer (0: no thinking)",
 )
 @click.option("--no-think", is_flag=True, help="answer at once, without thinking (budget 0)")
+@click.option(
+    "--votes",
+    type=IntBetween(2, MAX_VOTES),
+    metavar="N",
+    help="sample N answers in parallel and print the most common (self-consistency)",
+)
 @sampling_options
 @click.option("--ctx", "ctx_size", type=PositiveInt(), metavar="N", help="context size in tokens")
 @click.option("--threads", type=PositiveInt(), metavar="N", help="CPU threads")
@@ -130,6 +136,7 @@ def run(
     system: str | None,
     think_budget: int | None,
     no_think: bool,
+    votes: int | None,
     ctx_size: int | None,
     threads: int | None,
     gpu_layers: int | None,
@@ -162,6 +169,7 @@ def run(
                 overrides=sampling_values(sampling),
                 grammar=grammar_text,
                 think_budget=0 if no_think else think_budget,
+                votes=votes or 1,
             ),
             options=ModelOptions(
                 n_ctx=ctx_size,

@@ -12,18 +12,21 @@ replaced or has been closed, so two threads can never drive one engine.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ponder.catalog import PromptPolicy
-from ponder.chat_settings import ChatSettings, check_think_budget
+from ponder.chat_settings import MAX_VOTES, ChatSettings, check_think_budget
 from ponder.errors import ModelLoadError, UsageError
 from ponder.history import History
 from ponder.prompt import Turn
 from ponder.sampling import CHAT_OPTIONS, Number, SamplingParams, check_overrides
+from ponder.session.candidates import CandidatesSource
 from ponder.session.reply import HistoryWriter, LiveText, Reply, ReplySource
 from ponder.session.turns import chat_turns
+from ponder.session.vote_reply import VoteReply, VoteWriters
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class ReplyRequest:
     # Reasoning tokens before the thinking is closed (0: no thinking); None: the chat's
     # setting (itself None by default: no budget).
     think_budget: int | None = None
+    # Candidates to sample in parallel and vote among (2 – 16); 1: a plain reply.
+    votes: int = 1
     ignore_eos: bool = False  # benchmarks: decode a set number of tokens, like --ignore-eos
 
 
@@ -185,12 +190,22 @@ class LoadedModel:
         budget = _think_budget(request, settings)
         live = LiveText()
         live.budget_hit = budget == 0  # closed before it began
+        start = ReplyStart(turns, settings, sampling, live, cancel, wrap_up, think_budget=budget)
         # The source checks the prompt (the context, the server's answer) before
         # anything is recorded.
-        source = self._source(
-            ReplyStart(turns, settings, sampling, live, cancel, wrap_up, think_budget=budget)
-        )
+        n_votes = _check_votes(request.votes)
+        seeds = vote_seeds(sampling.seed, n_votes)
+        lives = [LiveText() for _ in seeds]
+        for each in lives:
+            each.budget_hit = live.budget_hit
+        source: ReplySource | None = None
+        candidates: CandidatesSource | None = None
+        if n_votes > 1:
+            candidates = self._candidates(start, seeds, lives)
+        else:
+            source = self._source(start)
         writer, chat_id, message_id = None, request.chat_id, None
+        vote_writers: VoteWriters | None = None
         try:
             if request.save and history is not None:
                 if chat_id is None:
@@ -204,11 +219,27 @@ class LoadedModel:
                 params = sampling.recorded()
                 if budget is not None:
                     params["think_budget"] = budget
+                if candidates is not None:
+                    params["seed"], params["votes"] = seeds[0], {"n": n_votes}
                 message_id = history.start_reply(chat_id, model=self.name, params=params)
-                writer = HistoryWriter(history, message_id, chat_id=chat_id)
+                if candidates is not None:
+                    vote_writers = VoteWriters(history, message_id, n_votes, chat_id)
+                else:
+                    writer = HistoryWriter(history, message_id, chat_id=chat_id)
         except BaseException:
-            source.close()
+            (source or candidates).close()  # type: ignore[union-attr]
             raise
+        if candidates is not None:
+            return VoteReply(
+                model=self.name,
+                source=candidates,
+                lives=lives,
+                seeds=seeds,
+                writers=vote_writers,
+                chat_id=chat_id,
+                message_id=message_id,
+                on_done=self._after_reply(None),
+            )
         return Reply(
             model=self.name,
             source=source,
@@ -229,6 +260,13 @@ class LoadedModel:
         return self._busy.release
 
     def _source(self, start: ReplyStart) -> ReplySource:
+        raise NotImplementedError
+
+    def _candidates(
+        self, start: ReplyStart, seeds: list[int], lives: list[LiveText]
+    ) -> CandidatesSource:
+        """The candidates of a voted reply, candidate i sampled with ``seeds[i]`` and
+        counted into ``lives[i]``; checks the prompt as :meth:`_source` does."""
         raise NotImplementedError
 
     # -- replacing and closing -----------------------------------------------------
@@ -269,6 +307,19 @@ def _think_budget(request: ReplyRequest, settings: ChatSettings) -> int | None:
             hint="drop --think-budget, or write the limit into the grammar",
         )
     return budget
+
+
+def _check_votes(n: int) -> int:
+    if not 1 <= n <= MAX_VOTES:
+        raise UsageError(f"{n} votes is out of range", hint=f"ask for 2 to {MAX_VOTES}")
+    return n
+
+
+def vote_seeds(seed: int | None, n: int) -> list[int]:
+    """One seed per candidate: ``seed``, ``seed + 1``, ... (a random start without one),
+    so a voted reply repeats with ``--seed`` and its candidates still differ."""
+    base = seed if seed is not None else random.randrange(2**31 - n)
+    return [base + i for i in range(n)]
 
 
 def _keep(settings: ChatSettings | None) -> bool | None:

@@ -11,14 +11,16 @@ budget or when the user wraps up.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ponder import hardware
 from ponder.catalog import PromptPolicy
-from ponder.engine import Engine, GenerationStats, KeepsState
+from ponder.engine import Batches, Engine, GenerationStats, Injector, KeepsState
 from ponder.history import History
 from ponder.prompt import RenderedPrompt, Turn, build_prompt, without_thinking
 from ponder.reasoning import ReasoningSplitter
 from ponder.sampling import SamplingParams
+from ponder.session.candidates import BatchedCandidates, CandidatesSource, SequentialCandidates
 from ponder.session.continuation import ChatStates, NextPrefix, reuse_safely
 from ponder.session.loaded import LoadedModel, ReplyStart
 from ponder.session.local_source import LocalSource, closing_injector
@@ -81,27 +83,77 @@ class LocalModel(LoadedModel):
         return self.plan.warnings
 
     def _source(self, start: ReplyStart) -> ReplySource:
-        turns, live, sampling = start.turns, start.live, start.sampling
-        keep, budget = start.settings.keep_reasoning, start.think_budget
+        stats = GenerationStats()  # before the restore: time to first token counts it
+        rendered, tokens = self._prompt(start, next_turn=True)
+        splitter, inject = self._closing(start, rendered, start.live)
+        # generate() checks the prompt against the context before it returns.
+        generation = self._engine.generate(tokens, start.sampling, stats, start.cancel, inject)
+        budget = start.think_budget
+        return LocalSource(self._engine, generation, splitter, stats, think_budget=budget)
+
+    def _candidates(
+        self, start: ReplyStart, seeds: list[int], lives: list[LiveText]
+    ) -> CandidatesSource:
+        engine = self._engine
+        if not isinstance(engine, Batches) or len(seeds) > engine.max_sequences:
+            return SequentialCandidates(
+                lambda i: self._source(
+                    replace(start, sampling=replace(start.sampling, seed=seeds[i]), live=lives[i])
+                ),
+                len(seeds),
+            )
+        stats = [GenerationStats() for _ in seeds]
+        rendered, tokens = self._prompt(start, next_turn=False)
+        closings = [self._closing(start, rendered, live) for live in lives]
+        injectors = [inject for _, inject in closings]
+
+        def inject(index: int) -> str | None:
+            each = injectors[index]
+            return each() if each is not None else None
+
+        samplings = [replace(start.sampling, seed=seed) for seed in seeds]
+        # generate_many() checks the prompt and the grammar before it returns.
+        generation = engine.generate_many(tokens, samplings, stats, start.cancel, inject)
+        sources = [
+            LocalSource(engine, iter(()), splitter, s, think_budget=start.think_budget)
+            for (splitter, _), s in zip(closings, stats, strict=True)
+        ]
+        return BatchedCandidates(sources, generation)
+
+    def _prompt(self, start: ReplyStart, *, next_turn: bool) -> tuple[RenderedPrompt, list[int]]:
+        """The rendered prompt and its tokens, with the cache made ready for them: a
+        continued chat's saved state restored, or what the context holds kept only as
+        far as it is safe. ``next_turn``: this reply's text will begin the next turn's
+        prompt, so its prefix is saved when it ends."""
+        turns, live = start.turns, start.live
+        keep = start.settings.keep_reasoning
         rendered = self.render(turns, keep_reasoning=keep)
-        if budget == 0:
+        if start.think_budget == 0:
             rendered = without_thinking(rendered)
         tokens = self._tokenize(rendered)
         engine = self._engine
-        stats = GenerationStats()  # before the restore: time to first token counts it
         if self.states is not None and len(tokens) < engine.n_ctx:
             self.states.restore(tokens)
-            self._next = lambda: self._next_prefix(turns, live, keep_reasoning=keep)
-            self._prompt_len = len(tokens)
+            if next_turn:
+                self._next = lambda: self._next_prefix(turns, live, keep_reasoning=keep)
+                self._prompt_len = len(tokens)
         elif isinstance(engine, KeepsState) and tokens:
             reuse_safely(engine, tokens)
+        return rendered, tokens
+
+    def _closing(
+        self, start: ReplyStart, rendered: RenderedPrompt, live: LiveText
+    ) -> tuple[ReasoningSplitter, Injector | None]:
+        """A splitter for one reply (or candidate), and what closes its thinking."""
         splitter = ReasoningSplitter(start_in_reasoning=rendered.starts_in_reasoning)
-        # generate() checks the prompt against the context before it returns.
         inject = closing_injector(
-            start.wrap_up, splitter, live, think_budget=budget, bridge=self.policy.budget_bridge
+            start.wrap_up,
+            splitter,
+            live,
+            think_budget=start.think_budget,
+            bridge=self.policy.budget_bridge,
         )
-        generation = engine.generate(tokens, sampling, stats, start.cancel, inject)
-        return LocalSource(engine, generation, splitter, stats, think_budget=budget)
+        return splitter, inject
 
     def _tokenize(self, rendered: RenderedPrompt) -> list[int]:
         engine = self._engine

@@ -47,15 +47,26 @@ class LocalSource:
         self._clock = PhaseClock(stats.started_at)
 
     def deltas(self, live: LiveText) -> Iterator[ReasoningDelta | AnswerDelta]:
-        splitter, clock = self._splitter, self._clock
         for text in self._generation:
-            live.count(reasoning=splitter.in_reasoning)
-            for delta in splitter.feed(text):
-                clock.saw(delta)
-                yield delta
-        for delta in splitter.flush():
-            clock.saw(delta)
+            yield from self.feed(text, live)
+        yield from self.flush()
+
+    def feed(self, text: str, live: LiveText) -> Iterator[ReasoningDelta | AnswerDelta]:
+        """One token's text, counted and split (a voted reply feeds each candidate's)."""
+        live.count(reasoning=self._splitter.in_reasoning)
+        for delta in self._splitter.feed(text):
+            self._clock.saw(delta)
             yield delta
+
+    def flush(self) -> Iterator[ReasoningDelta | AnswerDelta]:
+        """What the splitter still holds, once the tokens have ended."""
+        for delta in self._splitter.flush():
+            self._clock.saw(delta)
+            yield delta
+
+    @property
+    def stats(self) -> GenerationStats:
+        return self._stats
 
     def close(self) -> None:
         close = getattr(self._generation, "close", None)

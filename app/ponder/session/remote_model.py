@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from ponder.catalog import PromptPolicy
 from ponder.events import AnswerDelta, Finished, ReasoningDelta, Timings, Usage
@@ -30,6 +31,7 @@ from ponder.history import History
 from ponder.prompt import Turn
 from ponder.remote import RemoteEngine, RemoteResult, RemoteStream
 from ponder.sampling import SamplingParams
+from ponder.session.candidates import CandidatesSource, ParallelCandidates
 from ponder.session.loaded import LoadedModel, ReplyStart
 from ponder.session.local_source import WRAP_UP_TEXT, budget_text
 from ponder.session.reply import LiveText, ReplySource
@@ -100,6 +102,18 @@ class RemoteModel(LoadedModel):
             keep,
             think_budget=budget,
         )
+
+    def _candidates(
+        self, start: ReplyStart, seeds: list[int], lives: list[LiveText]
+    ) -> CandidatesSource:
+        """One request per candidate, all at once (the server batches them when it has
+        the slots). The first is sent now, so a refusal records nothing."""
+
+        def make(index: int) -> ReplySource:
+            sampling = replace(start.sampling, seed=seeds[index])
+            return self._source(replace(start, sampling=sampling, live=lives[index]))
+
+        return ParallelCandidates(make(0), make, len(seeds))
 
     def _close_engine(self) -> None:
         self.remote.close()

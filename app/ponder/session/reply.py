@@ -107,7 +107,7 @@ class Reply(Iterator[ChatEvent]):
         self,
         *,
         model: str,
-        source: ReplySource,
+        source: ReplySource | None,
         writer: HistoryWriter | None,
         chat_id: int | None,
         message_id: int | None,
@@ -162,8 +162,11 @@ class Reply(Iterator[ChatEvent]):
             self._on_done()
 
     def _stream(
-        self, source: ReplySource, writer: HistoryWriter | None
+        self, source: ReplySource | None, writer: HistoryWriter | None
     ) -> Generator[ChatEvent, None, None]:
+        """The events; a subclass with a source of another kind (a voted reply) passes
+        None and streams its own."""
+        assert source is not None
         live = self.live
         finished = False
         try:
@@ -215,9 +218,7 @@ class HistoryWriter:
             return
         if self._reasoning or self._answer:
             with self._stop_when_full():
-                self._history.append_reply(
-                    self._id, reasoning="".join(self._reasoning), answer="".join(self._answer)
-                )
+                self._append("".join(self._reasoning), "".join(self._answer))
             self._reasoning.clear()
             self._answer.clear()
 
@@ -242,6 +243,9 @@ class HistoryWriter:
                 f" limit is reached): it stopped, and what it had written is kept{where}",
                 hint=f"free some space; {show} shows the reply so far",
             ) from full
+
+    def _append(self, reasoning: str, answer: str) -> None:
+        self._history.append_reply(self._id, reasoning=reasoning, answer=answer)
 
     def _finish(self, status: str, reason: str, usage: Usage, timings: Timings) -> None:
         self._history.finish_reply(
