@@ -162,6 +162,8 @@ def test_reasoning_hide_and_inline(cli: Cli) -> None:
             ["--think-budget", "many"],
             "ponder: error: --think-budget many is not a whole number",
         ),
+        (["--votes", "1"], "ponder: error: --votes 1 is out of range — give a whole number from 2"),
+        (["--votes", "17"], "ponder: error: --votes 17 is out of range"),
         (
             ["--think-budget", "5", "--no-think"],
             "ponder: error: --think-budget and --no-think cannot be used together",
@@ -185,6 +187,43 @@ def test_think_budget_closes_the_thinking_and_json_says_so(cli: Cli) -> None:
     assert doc["answer"].startswith(ANSWER_START)  # the script answers once told to
     saved = cli.history.get_chat(doc["chat_id"]).messages[-1]
     assert saved.params["think_budget"] == 5
+
+
+def test_votes_print_the_winner_on_stdout_and_the_tally_on_stderr(cli: Cli) -> None:
+    # The scripted engine decodes one sequence: the candidates run one after another,
+    # and each answers 391.
+    result = cli.ask(PROMPT, "--votes", "3")
+    assert result.code == 0, result.err
+    assert result.out.startswith(ANSWER_START) and result.out.count(ANSWER_START) == 1
+    assert "3 of 3 agree: 391" in result.err
+    assert result.err.count("── candidate") == 3 and REASONING_BIT in result.err
+    hidden = cli.ask(PROMPT, "--votes", "3", "--reasoning", "hide")
+    assert hidden.err.strip() == "3 of 3 agree: 391" and hidden.out == result.out
+
+
+def test_votes_json_has_every_candidate_and_the_tally(cli: Cli) -> None:
+    result = cli.ask(PROMPT, "--votes", "2", "--seed", "5", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    votes = doc["votes"]
+    assert votes["n"] == 2 and votes["winner"] == "391" and votes["tally"] == {"391": 2}
+    assert [c["seed"] for c in votes["candidates"]] == [5, 6]
+    assert all(c["extracted"] == "391" for c in votes["candidates"])
+    assert doc["answer"] == votes["candidates"][votes["winner_candidate"]]["answer"]
+    saved = cli.history.get_chat(doc["chat_id"]).messages[-1]
+    assert [c.extracted for c in cli.history.candidates(saved.id)] == ["391", "391"]
+
+
+def test_votes_jsonl_tags_each_candidate(cli: Cli) -> None:
+    result = cli.ask(PROMPT, "--votes", "2", "--jsonl", "--no-save")
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in result.out.splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "start" and kinds[-2:] == ["votes", "finish"]
+    assert kinds.count("candidate_finish") == 2
+    tagged = {e["candidate"] for e in events if e["type"] in ("reasoning", "answer")}
+    assert tagged == {0, 1}
+    assert events[-2]["summary"] == "2 of 2 agree: 391"
 
 
 def test_a_chat_continues_with_its_own_settings_and_flags_win(cli: Cli) -> None:
