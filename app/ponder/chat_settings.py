@@ -25,6 +25,8 @@ class ChatSettings:
     # Reasoning tokens after which the thinking is closed and the model answers; 0: answer
     # at once (no thinking at all); None: no budget.
     think_budget: int | None = None
+    # Candidates to sample and vote among for each prompt (2 – MAX_VOTES); None: one.
+    votes: int | None = None
 
     def __post_init__(self) -> None:
         allowed = {o.name for o in CHAT_OPTIONS}
@@ -36,6 +38,8 @@ class ChatSettings:
             raise ValueError(f"the context size must be at least {MIN_CTX}, not {self.n_ctx}")
         if self.think_budget is not None:
             check_think_budget(self.think_budget)
+        if self.votes is not None and not 2 <= self.votes <= MAX_VOTES:
+            raise ValueError(f"votes must be 2 – {MAX_VOTES}, not {self.votes}")
 
     def get(self, name: str) -> Number | None:
         return self.sampling.get(name)
@@ -49,6 +53,8 @@ class ChatSettings:
             saved["keep_reasoning"] = True
         if self.think_budget is not None:
             saved["think_budget"] = self.think_budget
+        if self.votes is not None:
+            saved["votes"] = self.votes
         return saved
 
     @classmethod
@@ -70,12 +76,17 @@ class ChatSettings:
             budget = check_think_budget(budget) if budget is not None else None
         except ValueError:
             budget = None
+        votes = data.get("votes")
+        valid_votes = (
+            isinstance(votes, int) and not isinstance(votes, bool) and 2 <= votes <= MAX_VOTES
+        )
         return cls(
             sampling=sampling,
             n_ctx=n_ctx if valid_ctx else None,  # type: ignore[arg-type]
             system_prompt=system_prompt,
             keep_reasoning=data.get("keep_reasoning") is True,
             think_budget=budget,
+            votes=votes if valid_votes else None,  # type: ignore[arg-type]
         )
 
 

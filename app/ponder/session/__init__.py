@@ -26,6 +26,7 @@ from ponder.session.local_source import WRAP_UP_TEXT
 from ponder.session.reply import LiveText, LiveUpdate, Reply
 from ponder.session.spec import ModelSpec, NotInstalledError
 from ponder.session.turns import chat_turns
+from ponder.session.vote_reply import VoteReply
 
 __all__ = [
     "WRAP_UP_TEXT",
@@ -48,6 +49,7 @@ __all__ = [
     "RunRequest",
     "SearchHit",
     "Session",
+    "VoteReply",
     "chat_turns",
     "open_session",
 ]

@@ -49,6 +49,7 @@ class LiveText:
         self.answer_tokens = 0
         self.wrapped_up = False  # something other than the model closed the thinking
         self.budget_hit = False  # ... and it was the thinking budget
+        self.ended = False  # a voted reply's candidate: it has ended
 
     def add(self, delta: ReasoningDelta | AnswerDelta) -> None:
         with self._lock:

@@ -115,6 +115,7 @@ class VoteReply(Reply):
         self, index: int, finished: bool, results: dict[int, CandidateResult], order: list[int]
     ) -> CandidateResult:
         live = self.candidates[index]
+        live.ended = True
         outcome = self._candidates_source.outcome(index, finished, live)
         answer = live.answer
         result = CandidateResult(

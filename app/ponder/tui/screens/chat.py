@@ -224,7 +224,11 @@ class ChatScreen(Screen[None]):
             self.notify("No model is loaded: F2 opens the model picker.", severity="warning")
             return False
         request = ReplyRequest(
-            prompt=prompt, chat_id=self.chat_id, settings=self.settings, grammar=self.grammar
+            prompt=prompt,
+            chat_id=self.chat_id,
+            settings=self.settings,
+            grammar=self.grammar,
+            votes=self.settings.votes or 1,
         )
         await self._conversation.send(model, request)
         self.refresh_status()

@@ -64,7 +64,9 @@ class Conversation(VerticalScroll):
         budget = request.think_budget
         if budget is None and request.settings is not None:
             budget = request.settings.think_budget
-        reply = ReplyView(live=True, budget=budget)
+        reply = ReplyView(
+            live=True, budget=budget, votes=request.votes if request.votes > 1 else None
+        )
         await self.mount_all([UserTurn(request.prompt), reply])
         self.anchor()
         self.live, self._prompt = reply, request.prompt

@@ -14,12 +14,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Switch, TextArea
 
-from ponder.chat_settings import MAX_THINK_BUDGET
+from ponder.chat_settings import MAX_THINK_BUDGET, MAX_VOTES
 from ponder.sampling import CHAT_OPTIONS, MIN_CTX, Number
 from ponder.session import ChatSettings, LoadedModel
 
 CTX_FIELD = "n_ctx"
 BUDGET_FIELD = "think_budget"
+VOTES_FIELD = "votes"
 
 
 def _fields() -> list[tuple[str, str, str]]:
@@ -27,6 +28,7 @@ def _fields() -> list[tuple[str, str, str]]:
     rows = [(o.name, o.label, o.off_note or o.range_text) for o in CHAT_OPTIONS]
     rows.append((CTX_FIELD, "Context size", f"tokens, at least {MIN_CTX}"))
     rows.append((BUDGET_FIELD, "Thinking budget", "tokens; empty: none, 0: no thinking"))
+    rows.append((VOTES_FIELD, "Votes", f"answers to vote among, 2 – {MAX_VOTES}; empty: one"))
     return rows
 
 
@@ -100,11 +102,13 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
         system = self.query_one("#system_prompt", TextArea).text.strip() or None
         n_ctx = values.pop(CTX_FIELD, None)
         budget = values.pop(BUDGET_FIELD, None)
+        votes = values.pop(VOTES_FIELD, None)
         self.dismiss(
             ChatSettings(
                 sampling=values,
                 n_ctx=int(n_ctx) if n_ctx is not None else None,
                 think_budget=int(budget) if budget is not None else None,
+                votes=int(votes) if votes is not None else None,
                 system_prompt=system,
                 keep_reasoning=self.query_one("#keep_reasoning", Switch).value,
             )
@@ -115,9 +119,19 @@ class SettingsScreen(ModalScreen[ChatSettings | None]):
         self.dismiss(None)
 
 
+# The whole-number fields that are not sampling options: their lowest and highest values.
+LIMITS: dict[str, tuple[int, int | None]] = {
+    CTX_FIELD: (MIN_CTX, None),
+    BUDGET_FIELD: (0, MAX_THINK_BUDGET),
+    VOTES_FIELD: (2, MAX_VOTES),
+}
+
+
 def _value(settings: ChatSettings, name: str) -> Number | None:
     if name == BUDGET_FIELD:
         return settings.think_budget
+    if name == VOTES_FIELD:
+        return settings.votes
     return settings.n_ctx if name == CTX_FIELD else settings.get(name)
 
 
@@ -125,14 +139,14 @@ def _parse(name: str, text: str) -> tuple[Number | None, str | None]:
     """The value of one field, or why it is wrong. Empty means the default."""
     if not text:
         return None, None
-    if name in (CTX_FIELD, BUDGET_FIELD):
+    if name in LIMITS:
         if not text.isdigit():
             return None, f"“{text}” is not a whole number"
-        low, high = (MIN_CTX, None) if name == CTX_FIELD else (0, MAX_THINK_BUDGET)
+        low, high = LIMITS[name]
         if int(text) < low:
-            return None, f"use at least {low} tokens"
+            return None, f"use at least {low}"
         if high is not None and int(text) > high:
-            return None, f"use at most {high:,} tokens"
+            return None, f"use at most {high:,}"
         return int(text), None
     option = next(o for o in CHAT_OPTIONS if o.name == name)
     try:

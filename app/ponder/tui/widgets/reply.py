@@ -6,6 +6,10 @@ only the last block is rendered again, so an update costs the same however long 
 reply has grown. The reasoning panel is a ``Collapsible`` titled with the live thinking time
 and token count; it folds the moment the answer starts, unless the user has opened it
 by hand.
+
+A voted reply (the chat's "Votes" setting) shows its progress in the panel's title
+while the candidates are decoded, then the winner's text, "4 of 5 agree: 391" under
+it, and every candidate folded in a :class:`CandidatesPanel`.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from textual.message import Message
 from textual.widgets import Collapsible, Static
 from textual.widgets._collapsible import CollapsibleTitle
 
-from ponder.events import Finished
+from ponder.events import Finished, Voted
 from ponder.session import Message as SavedMessage
-from ponder.tui.format import thinking_title
+from ponder.tui.format import duration, thinking_title
+from ponder.tui.widgets.candidates import CandidatesPanel, CandidateView
 from ponder.tui.widgets.markdown import MarkdownText
 
 
@@ -67,10 +72,15 @@ class ReplyView(Vertical, can_focus=True):
         live: bool = False,
         message_id: int | None = None,
         budget: int | None = None,
+        votes: int | None = None,
+        candidates: CandidatesPanel | None = None,
     ) -> None:
         super().__init__(classes="reply")
         self.message_id = message_id
         self.budget = budget
+        self.votes = votes  # candidates of a voted reply
+        self._vote_progress = (0, 0)  # candidates ended, tokens so far
+        self._candidates = candidates
         self.live = live
         self.started = time.monotonic()
         self.reasoning_tokens = reasoning_tokens
@@ -93,6 +103,8 @@ class ReplyView(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield self._panel
         yield self._answer
+        if self._candidates is not None:
+            yield self._candidates
         yield self._meta
 
     # -- text --------------------------------------------------------------------
@@ -128,7 +140,17 @@ class ReplyView(Vertical, can_focus=True):
                 return "No thinking" if self.budget != 0 else "No thinking (budget 0)"
             return thinking_title(seconds, self.reasoning_tokens, done=True, budget=self.budget)
         elapsed = time.monotonic() - self.started
+        if self.votes:
+            done, tokens = self._vote_progress
+            return (
+                f"Voting… {duration(elapsed)} · {done} of {self.votes} candidates done"
+                f" · {tokens:,} tokens"
+            )
         return thinking_title(elapsed, self.reasoning_tokens, done=False, budget=self.budget)
+
+    def vote_progress(self, done: int, tokens: int) -> None:
+        """A voted reply streams: how many candidates have ended, and their tokens."""
+        self._vote_progress = (done, tokens)
 
     # -- streaming (called on the UI thread) ---------------------------------------
 
@@ -163,19 +185,23 @@ class ReplyView(Vertical, can_focus=True):
 
     def finish(self, finished: Finished) -> None:
         """The stream ended: fold the thinking, show what it cost."""
+        voted = finished.votes
+        if voted is not None:  # nothing streamed into the panels: the winner's text now
+            winner = voted.candidates[voted.winner_index]
+            usage = finished.usage
+            self.add(winner.reasoning, winner.answer, usage.reasoning_tokens, usage.answer_tokens)
+            self._candidates = candidates_panel(voted)
+            self.mount(self._candidates, before=self._meta)
         if not self._thinking_done:
             self._end_thinking()
         self._thought_s = finished.timings.thinking_s or self._thought_s
         self.reasoning_tokens = finished.usage.reasoning_tokens
         self.live = False
         self._panel.title = self._title()
-        self._meta.update(
-            meta_line(
-                finished.finish_reason,
-                finished.timings.tokens_per_s,
-                finished.usage.completion_tokens,
-            )
+        line = meta_line(
+            finished.finish_reason, finished.timings.tokens_per_s, finished.usage.completion_tokens
         )
+        self._meta.update(f"{voted.summary} · {line}" if voted is not None else line)
 
     def mark_failed(self, text: str) -> None:
         self.live = False
@@ -205,20 +231,52 @@ class ReplyView(Vertical, can_focus=True):
         tokens = (message.reasoning_tokens or 0) + (message.answer_tokens or 0)
         speed = message.timings.get("tokens_per_s")
         budget = message.params.get("think_budget")
+        votes = message.params.get("votes")
+        summary = votes.get("summary") if isinstance(votes, dict) else None
+        panel = None
+        if message.candidates and isinstance(summary, str):
+            winner = votes.get("winner_index") if isinstance(votes, dict) else None
+            views = [
+                CandidateView(
+                    c.index,
+                    c.extracted,
+                    c.finish_reason or c.status,
+                    c.content,
+                    (c.reasoning_tokens or 0) + (c.answer_tokens or 0),
+                )
+                for c in message.candidates
+            ]
+            panel = CandidatesPanel(summary, views, winner if isinstance(winner, int) else -1)
+        meta = meta_line(
+            message.finish_reason or message.status,
+            float(speed) if isinstance(speed, (int, float)) else 0.0,
+            tokens,
+            status=message.status,
+        )
         return cls(
             reasoning=message.reasoning,
             answer=message.content,
-            meta=meta_line(
-                message.finish_reason or message.status,
-                float(speed) if isinstance(speed, (int, float)) else 0.0,
-                tokens,
-                status=message.status,
-            ),
+            meta=f"{summary} · {meta}" if panel is not None else meta,
             thought_s=float(thought) if isinstance(thought, (int, float)) else None,
             reasoning_tokens=message.reasoning_tokens or 0,
             message_id=message.id,
             budget=budget if isinstance(budget, int) and not isinstance(budget, bool) else None,
+            candidates=panel,
         )
+
+
+def candidates_panel(voted: Voted) -> CandidatesPanel:
+    views = [
+        CandidateView(
+            c.index,
+            c.extracted,
+            c.finished.finish_reason,
+            c.answer,
+            c.finished.usage.completion_tokens,
+        )
+        for c in voted.candidates
+    ]
+    return CandidatesPanel(voted.summary, views, voted.winner_index)
 
 
 def meta_line(reason: str, tokens_per_s: float, tokens: int, *, status: str | None = None) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from textual.timer import Timer
 from textual.widget import Widget
 
-from ponder.session import Reply
+from ponder.session import Reply, VoteReply
 from ponder.tui.widgets.reply import ReplyView
 
 STREAM_FPS = 10  # screen updates a second while a reply streams, at most
@@ -49,6 +49,14 @@ class StreamFollower:
         """Show what the worker has added to the reply since the last look."""
         reply, view = self._reply, self._view
         if reply is None or view is None:
+            return
+        if isinstance(reply, VoteReply):
+            # The candidates stream apart; the view shows their progress, and the
+            # winner's text once the vote is in (ReplyView.finish).
+            lives = reply.candidates
+            done = sum(1 for live in lives if live.ended)
+            tokens = sum(live.reasoning_tokens + live.answer_tokens for live in lives)
+            view.vote_progress(done, tokens)
             return
         new = reply.live.look()
         was_thinking = view.thinking
