@@ -3,6 +3,8 @@ SQLite history under PONDER_HOME, and either the real engine or a scripted one."
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ponder.catalog import load_catalog
@@ -15,9 +17,12 @@ from ponder.paths import default_paths
 from ponder.session import Session
 from ponder.store import import_file
 from ponder.tui.app import PonderApp
+from ponder.tui.screens.chat import ChatScreen
+from ponder.tui.widgets.prompt import PromptArea
 from support.scripted import Script, loader
 
 R1_NAME = "DeepSeek-R1-Distill-Test"
+TIMEOUT_S = 30.0
 
 
 def make_app(
@@ -45,3 +50,43 @@ def make_app(
     if model_file is not None and session.store.find(model_name) is None:
         import_file(session.store, model_file, name=model_name, link=True)
     return PonderApp(session, grammar=grammar, export_dir=export_dir)
+
+
+# -- driving the app from a test (pilot helpers) ---------------------------------------
+
+
+async def wait_for(pilot, condition: Callable[[], object], timeout: float = TIMEOUT_S) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}")
+        await pilot.pause(0.02)
+
+
+def chat_screen(app: PonderApp) -> ChatScreen:
+    screen = app.screen
+    assert isinstance(screen, ChatScreen), screen
+    return screen
+
+
+async def ready(pilot, app: PonderApp) -> ChatScreen:  # type: ignore[no-untyped-def]
+    """The chat screen once the model is loaded and the screen has been told so."""
+    await wait_for(pilot, lambda: app.model is not None and chat_screen(app).model is app.model)
+    return chat_screen(app)
+
+
+async def ask(pilot, screen: ChatScreen, text: str) -> None:  # type: ignore[no-untyped-def]
+    prompt = screen.query_one(PromptArea)
+    prompt.text = text
+    prompt.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: screen.live is not None or not prompt.text)
+
+
+def notes(app: PonderApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def saved_messages(chat_id: int):  # type: ignore[no-untyped-def]
+    with History.open(default_paths().history_db) as history:
+        return history.get_chat(chat_id).messages

@@ -14,8 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,6 @@ from ponder.errors import ModelLoadError
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.session import ChatSettings, ReplyRequest
-from ponder.tui.app import PonderApp
 from ponder.tui.screens.chat import ChatScreen
 from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from ponder.tui.screens.models import ModelsScreen
@@ -40,10 +37,18 @@ from support.fakehub import FakeHub
 from support.machines import machine
 from support.models import THINK_GRAMMAR
 from support.scripted import R1_ANSWER, R1_REASONING, Script
-from support.tuikit import R1_NAME, make_app
+from support.tuikit import (
+    R1_NAME,
+    ask,
+    chat_screen,
+    make_app,
+    notes,
+    ready,
+    saved_messages,
+    wait_for,
+)
 
 SIZE = (100, 32)
-TIMEOUT_S = 30.0
 
 pytestmark = pytest.mark.anyio
 
@@ -51,43 +56,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture()
 def anyio_backend() -> str:
     return "asyncio"  # Textual runs on asyncio
-
-
-async def wait_for(pilot, condition: Callable[[], object], timeout: float = TIMEOUT_S) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {condition}")
-        await pilot.pause(0.02)
-
-
-def chat_screen(app: PonderApp) -> ChatScreen:
-    screen = app.screen
-    assert isinstance(screen, ChatScreen), screen
-    return screen
-
-
-async def ready(pilot, app: PonderApp) -> ChatScreen:  # type: ignore[no-untyped-def]
-    """The chat screen once the model is loaded and the screen has been told so."""
-    await wait_for(pilot, lambda: app.model is not None and chat_screen(app).model is app.model)
-    return chat_screen(app)
-
-
-async def ask(pilot, screen: ChatScreen, text: str) -> None:  # type: ignore[no-untyped-def]
-    prompt = screen.query_one(PromptArea)
-    prompt.text = text
-    prompt.focus()
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: screen.live is not None or not prompt.text)
-
-
-def notes(app: PonderApp) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
-def saved_messages(chat_id: int):  # type: ignore[no-untyped-def]
-    with History.open(default_paths().history_db) as history:
-        return history.get_chat(chat_id).messages
 
 
 @pytest.fixture()
