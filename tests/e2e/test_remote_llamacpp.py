@@ -238,3 +238,32 @@ def test_think_budget_on_the_real_server_cuts_the_thinking_and_asks_for_the_answ
     assert none.reasoning == "" and none.answer.strip()
     assert ended.think_budget == 0 and ended.budget_hit
     session.close()
+
+
+def test_votes_on_the_real_server_send_one_request_per_candidate(
+    server: LlamaServer, ponder_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three requests at once (the server queues what its one slot cannot take), each
+    candidate streamed into its own row, the tally over what each one answered."""
+    monkeypatch.setenv("LAB_KEY", KEY)
+    session = open_session()
+    session.remotes.add("lab", url=server.url, api_key_env="LAB_KEY")
+    model = session.open_model("lab:")
+    overrides = {"max_tokens": 16, "seed": 2, "temperature": 1.0}
+    reply = model.reply(ReplyRequest(prompt="Pick a number.", overrides=overrides, votes=3))
+    finished = reply.drain()
+    voted = finished.votes
+    assert voted is not None and voted.n == 3
+    assert [c.index for c in voted.candidates] == [0, 1, 2]
+    assert all(c.finished.finish_reason in ("stop", "length") for c in voted.candidates)
+    answered = [c.extracted for c in voted.candidates if c.extracted is not None]
+    assert sum(count for _, count in voted.tally) == len(answered)
+    winner = voted.candidates[voted.winner_index]
+    assert (reply.answer, reply.reasoning) == (winner.answer, winner.reasoning)
+    history = session.require_history()
+    message = history.get_chat(reply.chat_id or 0).messages[-1]
+    rows = history.candidates(message.id)
+    assert [(r.content, r.reasoning) for r in rows] == [
+        (c.answer, c.reasoning) for c in voted.candidates
+    ]
+    session.close()
