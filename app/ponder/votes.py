@@ -23,7 +23,8 @@ Extraction (:func:`extract_answer`), first rule that gives a non-empty answer wi
    an answer and the phrase before it is tried. A value longer than 40 characters gives
    its first number, or nothing.
 3. **The final line.** The last line that is not empty once normalised (so a closing
-   ``\]`` or ``$$`` does not count), less a leading list or heading marker: its last
+   ``\]`` or ``$$`` does not count) and holds no answer phrase (rule 2 passed it over:
+   "the answer is correct"), less a leading list or heading marker: its last
    number (``-5``, ``3.5``, ``1,000``, ``3/4``, ``\frac{3}{4}``, ``50%``; not an exponent
    or a subscript, not a digit inside a word), else the line itself when it is at most
    40 characters once normalised.
@@ -89,8 +90,9 @@ _SENTENCE_END = re.compile(
     r"[.!?;](?=\s)|(?:^|,?\s+)(?:because|since|as|which|so|given|where|when)\b", re.IGNORECASE
 )
 _NOT_ANSWERS = frozenset(
-    "correct incorrect right wrong not indeed valid consistent confirmed verified clear "
-    "reasonable likely probably that this the".split()
+    {"correct", "incorrect", "right", "wrong", "not", "indeed", "valid", "consistent"}
+    | {"confirmed", "verified", "clear", "reasonable", "likely", "probably", "that", "this"}
+    | {"the"}
 )
 _LIST_MARKER = re.compile(r"^(?:#{1,6}|>|[-*+]|\d+[.)])\s+")
 _NUMBER_IN_TEXT = re.compile(
@@ -123,11 +125,13 @@ _UNIT_TAIL = re.compile(
     r" (?P<words>[^\W\d_]{2,}(?: [^\W\d_]{2,}){0,2})"
 )
 _NOT_UNITS = frozenset(
-    "hundred thousand million billion trillion dozen score and or to plus minus times over "
-    "divided point half quarter third thirds fourths of".split()
+    {"hundred", "thousand", "million", "billion", "trillion", "dozen", "score"}
+    | {"and", "or", "to", "plus", "minus", "times", "over", "divided", "point", "of"}
+    | {"half", "halves", "quarter", "quarters", "third", "thirds", "fourths"}
 )
 _WHOLE_NUMBER = re.compile(
-    r"(?P<sign>[+-]?)(?P<int>\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d*)(?:\.(?P<dec>\d+))?(?P<pct>%?)"
+    r"(?P<sign>[+-]?)(?P<int>\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d*)"
+    r"(?:\.(?P<dec>\d+))?(?P<pct>%?)"
 )
 _WHOLE_FRACTION = re.compile(
     r"(?P<sign>[+-]?)(?:\\frac\s*\{\s*(?P<a>[+-]?\d{1,30})\s*\}\s*\{\s*(?P<b>[+-]?\d{1,30})\s*\}"
@@ -216,7 +220,7 @@ def _from_final_line(answer: str) -> str | None:
     for raw in reversed(answer.splitlines()):
         line = _LIST_MARKER.sub("", raw.strip())
         whole = normalize(line)
-        if not whole:
+        if not whole or _PHRASE.search(line):  # empty, or an answer phrase rule 2 passed over
             continue
         if _whole_number(whole) is not None or _whole_fraction(whole) is not None:
             return whole  # "1 000", which the search below would read as two numbers
@@ -360,4 +364,4 @@ def tally(extracted: Sequence[str | None], finish_order: Sequence[int]) -> Tally
         first = finish_order[0] if n else None
         return Tally(n=n, winner=None, winner_index=first, counts={}, agree=0)
     winner = next(iter(counts))
-    return Tally(n=n, winner=winner, winner_index=firsts[winner], counts=counts, agree=counts[winner])
+    return Tally(n, winner, firsts[winner], counts, counts[winner])
