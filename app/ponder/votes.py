@@ -33,7 +33,9 @@ Extraction (:func:`extract_answer`), first rule that gives a non-empty answer wi
 Normalisation (:func:`normalize`), applied until the text no longer changes
 -------------------------------------------------------------------------
 * LaTeX: ``$``, ``\$``, ``\(``, ``\)``, ``\[``, ``\]`` go; ``\text``, ``\textbf``,
-  ``\mathrm``, ``\mathbf``, ``\operatorname`` (and a few more) keep only their content;
+  ``\mathrm``, ``\mathbf``, ``\operatorname``, ``\boxed`` (and a few more) keep only
+  their content (an unclosed one loses its head; an unclosed box, cut off mid-answer,
+  goes with all after it, since ``\boxed{7`` may have been ``75``);
   ``\left``, ``\right``, ``\displaystyle`` and ``\big`` go; ``\,`` and ``\!`` go, wider
   spacing (``\;``, ``\quad``, ...) is a space; ``^\circ`` and ``°`` go; ``\%`` is ``%``;
   ``\dfrac`` and ``\tfrac`` are ``\frac``; ``1{,}000`` is ``1,000``; ``x^{2}`` is
@@ -106,7 +108,7 @@ _NUMBER_IN_TEXT = re.compile(
 
 _WRAPPER = re.compile(
     r"\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mathsf|mathtt|mbox"
-    r"|operatorname)\s*\{"
+    r"|operatorname|boxed|fbox)\s*\{"
 )
 _MATH_DELIMITER = re.compile(r"(?<!\\)\\[()\[\]]")
 _TIGHT_SPACE = re.compile(r"\\[,!]")
@@ -188,13 +190,28 @@ def _closing_brace(text: str, opening: int) -> int | None:
 
 
 def _boxes(text: str) -> list[str]:
-    """The contents of the balanced boxes, in order of where they start."""
-    contents = []
-    for match in _BOX.finditer(text):
-        close = _closing_brace(text, match.end() - 1)
-        if close is not None:
-            contents.append(text[match.end() : close])
-    return contents
+    """The contents of the balanced boxes, in order of where they start.
+
+    One pass with a stack of open braces, so a reply that repeats an unclosed box many
+    times costs linear time, not a scan to the end per box.
+    """
+    box_braces = {match.end() - 1: match.end() for match in _BOX.finditer(text)}
+    spans: list[tuple[int, int]] = []
+    stack: list[int] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":  # an escaped brace (or backslash) does not count
+            i += 2
+            continue
+        if char == "{":
+            stack.append(i)
+        elif char == "}" and stack:
+            opening = stack.pop()
+            if opening in box_braces:
+                spans.append((box_braces[opening], i))
+        i += 1
+    return [text[start:close] for start, close in sorted(spans)]
 
 
 def _from_phrase(answer: str) -> str | None:
@@ -232,10 +249,13 @@ def _from_final_line(answer: str) -> str | None:
 
 
 def _unwrap(text: str) -> str:
-    """``\\text{a}`` -> ``a`` for each wrapper command; an unclosed one loses its head."""
+    """``\\text{a}`` -> ``a`` for each wrapper; an unclosed one loses its head, an unclosed
+    box all from it on."""
     while match := _WRAPPER.search(text):
         close = _closing_brace(text, match.end() - 1)
-        if close is None:
+        if close is None and match[0].startswith(("\\boxed", "\\fbox")):
+            text = text[: match.start()]  # a cut-off box: what it would have said is unknown
+        elif close is None:
             text = text[: match.start()] + text[match.end() :]
         else:
             text = text[: match.start()] + text[match.end() : close] + text[close + 1 :]

@@ -86,6 +86,8 @@ CASES: list[tuple[str, str, str | None]] = [
     ("boxed assignment", r"\(\boxed{x = 3}\)", "3"),
     ("boxed two roots stay whole", r"\(\boxed{x = 2 \text{ or } x = 3}\)", "x=2 or x=3"),
     ("boxed interval", r"\(\boxed{\left( -\infty, 2 \right]}\)", r"(-\infty, 2]"),
+    ("a cut-off box after a phrase is no answer", "It is 5.\nThe answer is \\boxed{7", "5"),
+    ("a box made of a repeated cut-off box", "\\boxed{\\frac{1}{2" * 2000 + "\n\\boxed{7}", "7"),
     ("empty box skipped", "So \\(\\boxed{4}\\). Then \\(\\boxed{}\\)", "4"),
     ("the answer is 42.", NO_BOX_PHRASE, "42"),
     ("bold answer with separators and units", BOLD_PHRASE, "1250"),
@@ -172,6 +174,9 @@ NORMALIZE: list[tuple[str, str]] = [
     (r"\sqrt{2}", r"\sqrt{2}"),
     (r"x^{2}", "x^2"),
     ("{5}", "5"),
+    (r"\boxed{\frac{1}{2}}", "1/2"),
+    (r"\boxed{7", ""),
+    (r"\text{ab", "ab"),
     ("(B)", "b"),
     ("", ""),
 ]
