@@ -384,4 +384,5 @@ def tally(extracted: Sequence[str | None], finish_order: Sequence[int]) -> Tally
         first = finish_order[0] if n else None
         return Tally(n=n, winner=None, winner_index=first, counts={}, agree=0)
     winner = next(iter(counts))
-    return Tally(n, winner, firsts[winner], counts, counts[winner])
+    agree = counts[winner]
+    return Tally(n=n, winner=winner, winner_index=firsts[winner], counts=counts, agree=agree)
