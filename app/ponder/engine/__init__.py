@@ -5,6 +5,7 @@ first load.
 """
 
 from ponder.engine.base import (
+    Batches,
     Engine,
     EngineLoader,
     GenerationStats,
@@ -19,6 +20,7 @@ from ponder.sampling import SamplingParams
 
 __all__ = [
     "LLAMA_LOG",
+    "Batches",
     "Engine",
     "EngineLoader",
     "GenerationStats",

@@ -120,6 +120,39 @@ class KeepsState(Protocol):
         ...
 
 
+@runtime_checkable
+class Batches(Protocol):
+    """An engine that decodes several sequences of one prompt at once (the llama.cpp engine).
+
+    Optional, like :class:`KeepsState`; the session checks with ``isinstance``.
+    """
+
+    max_sequences: int  # 16 for llama.cpp
+
+    def generate_many(
+        self,
+        prompt_tokens: Sequence[int],
+        samplings: Sequence[SamplingParams],
+        stats: Sequence[GenerationStats],
+        cancel: threading.Event | None = None,
+        inject: Callable[[int], str | None] | None = None,
+    ) -> Iterator[tuple[int, str | None]]:
+        """Sample ``prompt_tokens`` once per sampling (each its own seed, max_tokens,
+        grammar, ignore_eos), all in one context, the prompt evaluated once.
+
+        Yields ``(i, text)`` for each token of candidate ``i``, text as ``generate()``
+        yields it (injected text as is, right after the token it followed), and
+        ``(i, None)`` exactly once when candidate ``i`` has ended, ``stats[i]`` then
+        final ("stop", "length" at its max_tokens or a full context, "interrupted" when
+        ``cancel`` is set). ``inject(i)`` is asked after each token of candidate ``i``
+        for text to append to that candidate alone (never with a grammar). Raises
+        before anything runs: ValueError for a wrong count, ContextOverflowError,
+        UsageError for a grammar. Afterwards (ended, cancelled, closed, failed) the
+        context holds exactly the prompt, as after a ``generate()`` of no tokens.
+        """
+        ...
+
+
 # Asked after every token: text to put into the context now, as if the model had
 # written it (the TUI's "wrap up" closes the thinking with "</think>"), or None.
 Injector = Callable[[], str | None]

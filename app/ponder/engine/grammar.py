@@ -49,7 +49,7 @@ class RejectionSampler:
         self._grammar = grammar
         self._full = c.llama_sampler_chain_init(c.llama_sampler_chain_default_params())
         c.llama_sampler_chain_add(self._full, grammar)  # shared: removed again in close()
-        for sampler in _rest_of_chain(c, sampling, seed):
+        for sampler in rest_of_chain(c, sampling, seed):
             c.llama_sampler_chain_add(self._full, sampler)
         self._one = c.llama_token_data(0, 1.0, 0.0)
         self._array = c.llama_token_data_array(ctypes.pointer(self._one), 1, -1, False)
@@ -134,7 +134,7 @@ class GrammarHook:
             self._sampler = None
 
 
-def _rest_of_chain(c: Any, sampling: SamplingParams, seed: int) -> list[Any]:
+def rest_of_chain(c: Any, sampling: SamplingParams, seed: int) -> list[Any]:
     """The chain after the grammar, as llama-cpp-python's ``_init_sampler`` builds it."""
     temp = sampling.temperature
     if temp < 0:

@@ -16,6 +16,7 @@ which stays the only holder of both (docs/architecture.md#continued-chats).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Sequence
 from typing import Any
 
 from ponder.engine.base import KVState, LoadParams
@@ -41,6 +42,16 @@ def identity(c: Any, params: LoadParams, n_ctx: int) -> dict[str, object]:
 def tokens_held(llama: Any) -> list[int]:
     """The tokens whose KV entries the context holds, in order."""
     return [int(t) for t in llama.input_ids[: llama.n_tokens]]
+
+
+def common_prefix(held: Sequence[int], prompt: Sequence[int]) -> int:
+    """How many tokens ``prompt`` shares with the start of ``held``."""
+    n = 0
+    for a, b in zip(held, prompt, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
 
 
 def keep_prefix(c: Any, llama: Any, n_tokens: int) -> bool:

@@ -32,11 +32,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
+from ponder.engine import batched, kv_state
 from ponder.engine import grammar as _grammar
-from ponder.engine import kv_state
 from ponder.engine.base import (
     GenerationStats,
     Injector,
@@ -108,6 +108,7 @@ class LlamaEngine:
         # llama.cpp pads the context (to a multiple of 256), but llama-cpp-python sizes
         # its token array for the context asked for: the smaller one is the real limit.
         self._n_ctx = min(int(llama.n_ctx()), len(llama.input_ids))
+        self.max_sequences = batched.max_sequences(self._c, llama)
 
     # -- loading -----------------------------------------------------------------
 
@@ -134,7 +135,11 @@ class LlamaEngine:
         LLAMA_LOG.clear()
         sink = io.StringIO()
         try:
-            with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+            with (
+                contextlib.redirect_stderr(sink),
+                contextlib.redirect_stdout(sink),
+                batched.sequences_at_load(_lib()),  # seqs for generate_many
+            ):
                 llama = _lib().Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(
@@ -239,7 +244,7 @@ class LlamaEngine:
         if sampling.seed is not None:
             llama.set_seed(sampling.seed)
         stats.prompt_tokens = len(prompt_tokens)
-        stats.cached_tokens = _common_prefix(llama._input_ids, prompt_tokens)
+        stats.cached_tokens = kv_state.common_prefix(llama._input_ids, prompt_tokens)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         budget = sampling.max_tokens if sampling.max_tokens is not None else n_ctx
 
@@ -311,6 +316,27 @@ class LlamaEngine:
             if grammar is not None:
                 grammar.close()
 
+    def generate_many(
+        self,
+        prompt_tokens: Sequence[int],
+        samplings: Sequence[SamplingParams],
+        stats: Sequence[GenerationStats],
+        cancel: threading.Event | None = None,
+        inject: Callable[[int], str | None] | None = None,
+    ) -> Iterator[tuple[int, str | None]]:
+        """Candidates of one prompt decoded together: see :mod:`ponder.engine.batched`."""
+        model = batched.Model(
+            self._c,
+            self._llama,
+            self.n_ctx,
+            self.max_sequences,
+            self._piece,
+            self._is_eog,
+            lambda text: self.tokenize(text, add_bos=False),
+            self._compile_grammar,
+        )
+        return batched.generate_many(model, prompt_tokens, samplings, stats, cancel, inject)
+
     def _compile_grammar(self, text: str) -> _grammar.CheckedGrammar:
         """Parse GBNF with llama.cpp's own parser before it reaches the sampler chain.
 
@@ -359,15 +385,6 @@ def _token_to_piece(vocab: Any, token: int, *, special: bool = False) -> bytes:
         if n >= 0:
             return buf.raw[:n]
         size = -n
-
-
-def _common_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
-    n = 0
-    for a, b in zip(cached, prompt, strict=False):
-        if a != b:
-            break
-        n += 1
-    return n
 
 
 def _last_error_line() -> str | None:
