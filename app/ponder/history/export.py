@@ -98,7 +98,8 @@ def _markdown_text(reasoning: str, content: str) -> list[str]:
 def _markdown_candidate(candidate: Candidate, won: bool) -> str:
     answer = candidate.extracted if candidate.extracted is not None else "no answer"
     ended = candidate.finish_reason or candidate.status
-    heading = f"### Candidate {candidate.index + 1}: {answer} ({ended}{', the reply' if won else ''})"
+    won_note = ", the reply" if won else ""
+    heading = f"### Candidate {candidate.index + 1}: {answer} ({ended}{won_note})"
     return "\n\n".join([heading, *_markdown_text(candidate.reasoning, candidate.content)])
 
 
