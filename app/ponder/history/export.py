@@ -87,7 +87,7 @@ def _markdown_turn(message: Message, candidates_note: str | None) -> str:
 
 
 def _markdown_text(reasoning: str, content: str) -> list[str]:
-    parts = []
+    parts: list[str] = []
     if reasoning:
         parts.append(f"<details><summary>Reasoning</summary>\n\n{reasoning}\n\n</details>")
     if content:
