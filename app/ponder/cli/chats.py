@@ -75,10 +75,14 @@ def list_chats(env: Env, limit: int, as_json: bool) -> int:
 
 @_command("show", "print a chat")
 @click.argument("chat_id", metavar="ID", type=int)
+@click.option(
+    "--candidates", is_flag=True, help="under a voted reply, every candidate, not just the count"
+)
 @click.pass_obj
-def show(env: Env, chat_id: int) -> int:
+def show(env: Env, chat_id: int, candidates: bool) -> int:
+    note = None if candidates else f"candidates: `ponder chats show {chat_id} --candidates`"
     with _history(env) as history:
-        print(history.export_markdown(chat_id), end="")
+        print(history.export_markdown(chat_id, candidates_note=note), end="")
     return ExitCode.OK
 
 

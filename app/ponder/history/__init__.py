@@ -23,7 +23,10 @@ server and no dependency. What this module decides:
 * **Privacy.** The file is created ``0600`` (and its ``-wal``/``-shm`` made so), in a
   ``0700`` folder when this module creates the folder.
 * **No silent loss.** Messages go only when their chat is deleted on request
-  (``ON DELETE CASCADE``).
+  (``ON DELETE CASCADE``), and a voted reply's candidates only with their reply.
+* **Votes.** A reply voted on (``ponder run --votes N``) keeps every candidate in
+  ``candidates`` (schema 3), streamed and recovered as replies are; the winner's text is
+  the reply. Candidates are not in the full-text index: the winner is, as the reply.
 
 Export format (:meth:`History.export_json`), stable within a ``version``::
 
@@ -33,10 +36,16 @@ Export format (:meth:`History.export_json`), stable within a ``version``::
      "messages": [{"role", "content", "reasoning", "model", "status", "finish_reason",
                    "params", "timings",
                    "usage": {"prompt_tokens", "reasoning_tokens", "answer_tokens"},
-                   "created_at"}]}
+                   "created_at",
+                   "candidates": [{"index", "content", "reasoning", "extracted", "status",
+                                   "finish_reason",
+                                   "usage": {"reasoning_tokens", "answer_tokens"},
+                                   "timings", "created_at"}]}]}
 
 Times are ISO-8601 in UTC. ``content`` is the answer (or the user's prompt);
-``reasoning`` is the model's thinking, empty for user turns.
+``reasoning`` is the model's thinking, empty for user turns. Only a voted reply has
+``candidates`` (``index`` from 0; ``extracted``: the normalised answer it voted for, or
+null), and its ``params`` then hold ``"votes": {"n", "winner", "winner_index", "tally"}``.
 
 One job per module, each importing only those above it in this list:
 
@@ -44,16 +53,25 @@ One job per module, each importing only those above it in this list:
 * :mod:`.export`: a chat as Markdown or as the JSON document above;
 * :mod:`.failures`: the errors, and what a failed SQLite call means (a full disk is
   not a damaged file);
+* :mod:`.columns`: a row's JSON and integer columns, and a new row's id;
 * :mod:`.schema`: creating the private file, connecting, migrating;
 * :mod:`.liveness`: whether a streaming row's writer process is still alive;
 * :mod:`.search`: user text made into a safe FTS5 query;
+* :mod:`.candidates`: a voted reply's candidates, written, read and recovered;
 * :mod:`.store`: the :class:`History` class itself.
 """
 
 from __future__ import annotations
 
-from ponder.history.export import EXPORT_FORMAT, EXPORT_VERSION, chat_document, render_markdown
+from ponder.history.export import (
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    chat_document,
+    render_markdown,
+    votes_summary,
+)
 from ponder.history.records import (
+    Candidate,
     Chat,
     ChatSummary,
     Message,
@@ -76,6 +94,7 @@ __all__ = [
     "EXPORT_VERSION",
     "SCHEMA_VERSION",
     "UNTITLED",
+    "Candidate",
     "Chat",
     "ChatSummary",
     "History",
@@ -90,4 +109,5 @@ __all__ = [
     "chat_document",
     "fts_query",
     "render_markdown",
+    "votes_summary",
 ]

@@ -1,10 +1,16 @@
-"""A chat as Markdown, or as a ``ponder.chat`` document (its format: the package docstring)."""
+"""A chat as Markdown, or as a ``ponder.chat`` document (its format: the package docstring).
+
+A voted reply (``ponder run --votes N``) is the winner's text, followed in Markdown by its
+count (``Votes: 4 of 5 agree: 391``) and every candidate: number, extracted answer, finish
+reason, reasoning folded as the reply's is, answer. In JSON it gains ``"candidates"``; its
+``params`` carry ``"votes"`` already.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ponder.history.records import Chat, Message
+from ponder.history.records import Candidate, Chat, Message
 
 EXPORT_FORMAT = "ponder.chat"
 EXPORT_VERSION = 1
@@ -17,11 +23,34 @@ _STATUS_NOTES = {
 }
 
 
-def render_markdown(chat: Chat) -> str:
-    """Markdown for a chat: a header, then each turn in order."""
+def render_markdown(chat: Chat, *, candidates_note: str | None = None) -> str:
+    """Markdown for a chat: a header, then each turn in order.
+
+    With ``candidates_note``, a voted reply's candidates are left out and one line says
+    the count and the note instead: ``votes: 4 of 5 agree: 391 (NOTE)``.
+    """
     parts = [_markdown_header(chat)]
-    parts.extend(_markdown_turn(message) for message in chat.messages)
+    parts.extend(_markdown_turn(message, candidates_note) for message in chat.messages)
     return "\n\n".join(parts).rstrip() + "\n"
+
+
+def votes_summary(message: Message) -> str | None:
+    """``4 of 5 agree: 391`` for a voted reply, from the ``votes`` in its params (their
+    ``summary`` when they carry one); None for a reply that was not voted on."""
+    votes = message.params.get("votes")
+    if not isinstance(votes, dict):
+        count = len(message.candidates)
+        return f"no vote was taken ({count} candidates)" if count else None
+    summary = votes.get("summary")
+    if isinstance(summary, str) and summary:
+        return summary
+    n = votes.get("n", len(message.candidates))
+    winner = votes.get("winner")
+    if winner is None:
+        return f"no candidate gave an answer ({n} candidates)"
+    tally = votes.get("tally")
+    agree = tally.get(winner, "?") if isinstance(tally, dict) else votes.get("agree", "?")
+    return f"{agree} of {n} agree: {winner}"
 
 
 def _markdown_header(chat: Chat) -> str:
@@ -38,19 +67,40 @@ def _markdown_header(chat: Chat) -> str:
     return "\n".join(lines)
 
 
-def _markdown_turn(message: Message) -> str:
+def _markdown_turn(message: Message, candidates_note: str | None) -> str:
     if message.role == "user":
         return f"---\n\n## You\n\n{message.content}"
     heading = f"## Assistant ({message.model})" if message.model else "## Assistant"
-    parts = ["---", heading]
-    if message.reasoning:
-        parts.append(f"<details><summary>Reasoning</summary>\n\n{message.reasoning}\n\n</details>")
-    if message.content:
-        parts.append(message.content)
+    parts = ["---", heading, *_markdown_text(message.reasoning, message.content)]
     note = _STATUS_NOTES.get(message.status)
     if note:
         parts.append(note)
+    summary = votes_summary(message)
+    if summary is not None and candidates_note is not None:
+        parts.append(f"votes: {summary} ({candidates_note})")
+    elif summary is not None:
+        parts.append(f"Votes: {summary}")
+        votes = message.params.get("votes")
+        index = votes.get("winner_index") if isinstance(votes, dict) else None
+        parts.extend(_markdown_candidate(c, c.index == index) for c in message.candidates)
     return "\n\n".join(parts)
+
+
+def _markdown_text(reasoning: str, content: str) -> list[str]:
+    parts: list[str] = []
+    if reasoning:
+        parts.append(f"<details><summary>Reasoning</summary>\n\n{reasoning}\n\n</details>")
+    if content:
+        parts.append(content)
+    return parts
+
+
+def _markdown_candidate(candidate: Candidate, won: bool) -> str:
+    answer = candidate.extracted if candidate.extracted is not None else "no answer"
+    ended = candidate.finish_reason or candidate.status
+    won_note = ", the reply" if won else ""
+    heading = f"### Candidate {candidate.index + 1}: {answer} ({ended}{won_note})"
+    return "\n\n".join([heading, *_markdown_text(candidate.reasoning, candidate.content)])
 
 
 def _blockquote(text: str) -> str:
@@ -84,7 +134,7 @@ def chat_document(chat: Chat) -> dict[str, object]:
 
 
 def _message_document(message: Message) -> dict[str, object]:
-    return {
+    document: dict[str, object] = {
         "role": message.role,
         "content": message.content,
         "reasoning": message.reasoning,
@@ -99,4 +149,24 @@ def _message_document(message: Message) -> dict[str, object]:
             "answer_tokens": message.answer_tokens,
         },
         "created_at": message.created_at,
+    }
+    if message.candidates:
+        document["candidates"] = [_candidate_document(c) for c in message.candidates]
+    return document
+
+
+def _candidate_document(candidate: Candidate) -> dict[str, object]:
+    return {
+        "index": candidate.index,
+        "content": candidate.content,
+        "reasoning": candidate.reasoning,
+        "extracted": candidate.extracted,
+        "status": candidate.status,
+        "finish_reason": candidate.finish_reason,
+        "usage": {
+            "reasoning_tokens": candidate.reasoning_tokens,
+            "answer_tokens": candidate.answer_tokens,
+        },
+        "timings": candidate.timings,
+        "created_at": candidate.created_at,
     }

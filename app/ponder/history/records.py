@@ -1,4 +1,5 @@
-"""What the chat store hands out: chats, their messages, and search hits."""
+"""What the chat store hands out: chats, their messages, a voted reply's candidates, and
+search hits."""
 
 from __future__ import annotations
 
@@ -11,8 +12,30 @@ SearchOrder = Literal["newest", "rank"]
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One sampled candidate of a voted reply (``ponder run --votes N``).
+
+    ``index`` is 0-based, in the order the candidates were started; ``content`` is its
+    answer and ``extracted`` the normalised final answer it voted for (None: it gave
+    none). The winner's text is also the reply itself.
+    """
+
+    index: int
+    content: str
+    reasoning: str
+    extracted: str | None
+    status: str
+    finish_reason: str | None
+    reasoning_tokens: int | None
+    answer_tokens: int | None
+    timings: dict[str, object]
+    created_at: str
+
+
+@dataclass(frozen=True)
 class Message:
-    """One turn. For an assistant turn ``content`` is the answer proper."""
+    """One turn. For an assistant turn ``content`` is the answer proper; a voted reply
+    also has its ``candidates``, in index order (empty for every other turn)."""
 
     id: int
     chat_id: int
@@ -28,6 +51,7 @@ class Message:
     reasoning_tokens: int | None
     answer_tokens: int | None
     created_at: str
+    candidates: tuple[Candidate, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,30 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: per-chat settings (sampling, context size, whether earlier thinking is kept).
     ("ALTER TABLE chats ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",),
+    # 3: the candidates of a voted reply (`ponder run --votes N`), deleted with it. The
+    # UNIQUE constraint's index is the (message_id, idx) index; no FTS5: the winner's text
+    # is searchable as the reply itself.
+    (
+        """CREATE TABLE candidates (
+            id               INTEGER PRIMARY KEY,
+            message_id       INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            idx              INTEGER NOT NULL CHECK (idx >= 0),
+            content          TEXT NOT NULL DEFAULT '',
+            reasoning        TEXT NOT NULL DEFAULT '',
+            extracted        TEXT,
+            status           TEXT NOT NULL CHECK (status IN
+                                 ('complete', 'streaming', 'interrupted', 'length', 'error')),
+            finish_reason    TEXT,
+            reasoning_tokens INTEGER,
+            answer_tokens    INTEGER,
+            timings          TEXT NOT NULL DEFAULT '{}',
+            writer_pid       INTEGER,
+            writer_start     TEXT,
+            created_at       TEXT NOT NULL,
+            UNIQUE (message_id, idx)
+        )""",
+        "CREATE INDEX candidates_streaming ON candidates (status) WHERE status = 'streaming'",
+    ),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

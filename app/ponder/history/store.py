@@ -1,4 +1,8 @@
-"""The chat store: the :class:`History` class and how its rows become records."""
+"""The chat store: the :class:`History` class and how its rows become records.
+
+A voted reply's candidates are written and read by the methods of
+:class:`~ponder.history.candidates.CandidateStore`, which History mixes in.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,20 @@ from types import TracebackType
 from typing import Self
 
 from ponder.errors import ChatNotFoundError
+from ponder.history.candidates import CandidateStore, chat_candidates, recover_candidates
+from ponder.history.columns import dump, load, optional_int, rowid
 from ponder.history.export import chat_document, render_markdown
 from ponder.history.failures import explain
 from ponder.history.liveness import own_start, writer_alive
-from ponder.history.records import Chat, ChatSummary, Message, MessageStatus, SearchHit, SearchOrder
+from ponder.history.records import (
+    Candidate,
+    Chat,
+    ChatSummary,
+    Message,
+    MessageStatus,
+    SearchHit,
+    SearchOrder,
+)
 from ponder.history.schema import HistoryError, connect, create_private_file, prepare, transaction
 from ponder.history.search import SEARCH_ORDER, SEARCH_SQL, fts_query
 
@@ -24,7 +38,7 @@ UNTITLED = "Untitled"
 _CHAT_NOT_FOUND_HINT = "`ponder chats list` shows the ids"
 
 
-class History:
+class History(CandidateStore):
     """The chat store. One connection, guarded by a lock, usable from any thread."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
@@ -69,7 +83,8 @@ class History:
         self.close()
 
     def recover_interrupted(self) -> int:
-        """Mark streaming replies whose writer process is gone as interrupted.
+        """Mark streaming replies and candidates whose writer process is gone as
+        interrupted.
 
         Returns how many rows were marked. Safe while other processes stream:
         a reply whose writer is alive is left alone.
@@ -88,7 +103,7 @@ class History:
                         " WHERE id = ? AND status = 'streaming'",
                         dead,
                     )
-            return len(dead)
+            return len(dead) + recover_candidates(self._conn)
 
     # -- writing -----------------------------------------------------------------
 
@@ -105,9 +120,9 @@ class History:
             cursor = self._conn.execute(
                 "INSERT INTO chats (title, model, system_prompt, settings, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (_clean_title(title), model, system_prompt, _dump(settings or {}), now, now),
+                (_clean_title(title), model, system_prompt, dump(settings or {}), now, now),
             )
-            return _rowid(cursor)
+            return rowid(cursor)
 
     def update_chat_settings(
         self, chat_id: int, *, system_prompt: str | None, settings: dict[str, object]
@@ -116,7 +131,7 @@ class History:
         with self._lock:
             cursor = self._conn.execute(
                 "UPDATE chats SET system_prompt = ?, settings = ? WHERE id = ?",
-                (system_prompt or None, _dump(settings), chat_id),
+                (system_prompt or None, dump(settings), chat_id),
             )
         if cursor.rowcount == 0:
             raise _chat_not_found(chat_id)
@@ -152,7 +167,7 @@ class History:
                 " VALUES (?, 'user', ?, 'complete', ?)",
                 (chat_id, content, now),
             )
-            return _rowid(cursor)
+            return rowid(cursor)
 
     def start_reply(self, chat_id: int, *, model: str, params: dict[str, object]) -> int:
         """Insert an empty assistant row in status ``streaming``, owned by this process."""
@@ -162,9 +177,9 @@ class History:
                 "INSERT INTO messages (chat_id, role, model, status, params,"
                 " writer_pid, writer_start, created_at)"
                 " VALUES (?, 'assistant', ?, 'streaming', ?, ?, ?, ?)",
-                (chat_id, model, _dump(params), os.getpid(), own_start(), now),
+                (chat_id, model, dump(params), os.getpid(), own_start(), now),
             )
-            return _rowid(cursor)
+            return rowid(cursor)
 
     def append_reply(self, message_id: int, *, reasoning: str = "", answer: str = "") -> None:
         """Append streamed text to a streaming reply and commit it."""
@@ -205,7 +220,7 @@ class History:
                     prompt_tokens,
                     reasoning_tokens,
                     answer_tokens,
-                    _dump(timings),
+                    dump(timings),
                     message_id,
                 ),
             )
@@ -254,11 +269,12 @@ class History:
             rows = self._conn.execute(
                 "SELECT * FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)
             ).fetchall()
+            candidates = chat_candidates(self._conn, chat_id)
         return Chat(
             summary=_summary(head),
             system_prompt=head["system_prompt"],
-            messages=[_message(row) for row in rows],
-            settings=_load(head["settings"]),
+            messages=[_message(row, candidates.get(int(row["id"]), ())) for row in rows],
+            settings=load(head["settings"]),
         )
 
     def search(
@@ -286,9 +302,11 @@ class History:
 
     # -- export ------------------------------------------------------------------
 
-    def export_markdown(self, chat_id: int) -> str:
-        """The chat as readable Markdown, reasoning folded before each answer."""
-        return render_markdown(self.get_chat(chat_id))
+    def export_markdown(self, chat_id: int, *, candidates_note: str | None = None) -> str:
+        """The chat as readable Markdown, reasoning folded before each answer. A voted
+        reply is followed by its votes and candidates; with ``candidates_note``, by one
+        line ``votes: … (NOTE)`` instead (see :func:`~.export.render_markdown`)."""
+        return render_markdown(self.get_chat(chat_id), candidates_note=candidates_note)
 
     def export_json(self, chat_id: int) -> str:
         """The chat as a ``ponder.chat`` JSON document (see the package docstring)."""
@@ -326,35 +344,12 @@ _SUMMARY_SQL = (
 )
 
 
-def _rowid(cursor: sqlite3.Cursor) -> int:
-    rowid = cursor.lastrowid
-    if rowid is None:  # pragma: no cover - sqlite always sets it after an INSERT
-        raise HistoryError("the database did not return the new row's id")
-    return rowid
-
-
 def _clean_title(title: str) -> str:
     return title.strip() or UNTITLED
 
 
 def _chat_not_found(chat_id: int) -> ChatNotFoundError:
     return ChatNotFoundError(f"no chat with id {chat_id}", hint=_CHAT_NOT_FOUND_HINT)
-
-
-def _dump(data: dict[str, object]) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def _load(text: str | None) -> dict[str, object]:
-    try:
-        data = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _optional_int(value: int | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _summary(row: sqlite3.Row) -> ChatSummary:
@@ -368,7 +363,7 @@ def _summary(row: sqlite3.Row) -> ChatSummary:
     )
 
 
-def _message(row: sqlite3.Row) -> Message:
+def _message(row: sqlite3.Row, candidates: tuple[Candidate, ...]) -> Message:
     return Message(
         id=int(row["id"]),
         chat_id=int(row["chat_id"]),
@@ -378,12 +373,13 @@ def _message(row: sqlite3.Row) -> Message:
         model=row["model"],
         status=str(row["status"]),
         finish_reason=row["finish_reason"],
-        params=_load(row["params"]),
-        timings=_load(row["timings"]),
-        prompt_tokens=_optional_int(row["prompt_tokens"]),
-        reasoning_tokens=_optional_int(row["reasoning_tokens"]),
-        answer_tokens=_optional_int(row["answer_tokens"]),
+        params=load(row["params"]),
+        timings=load(row["timings"]),
+        prompt_tokens=optional_int(row["prompt_tokens"]),
+        reasoning_tokens=optional_int(row["reasoning_tokens"]),
+        answer_tokens=optional_int(row["answer_tokens"]),
         created_at=str(row["created_at"]),
+        candidates=candidates,
     )
 
 

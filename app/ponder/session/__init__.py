@@ -11,12 +11,20 @@
 
 Front ends import from here and from the basics (events, errors, units, paths,
 config, sampling, chat settings), never from the services below. The chat history's
-records (:class:`Chat`, :class:`Message`, ...) are re-exported for them; the history
-itself is reached through :meth:`Session.require_history`.
+records (:class:`Chat`, :class:`Message`, :class:`Candidate`, ...) are re-exported for
+them; the history itself is reached through :meth:`Session.require_history`.
 """
 
 from ponder.chat_settings import ChatSettings
-from ponder.history import Chat, ChatSummary, History, HistoryError, Message, SearchHit
+from ponder.history import (
+    Candidate,
+    Chat,
+    ChatSummary,
+    History,
+    HistoryError,
+    Message,
+    SearchHit,
+)
 from ponder.session.core import OnEvent, RunRequest, Session
 from ponder.session.factory import open_session
 from ponder.session.loaded import LoadedModel, ReplyRequest
@@ -30,6 +38,7 @@ from ponder.session.vote_reply import VoteReply
 
 __all__ = [
     "WRAP_UP_TEXT",
+    "Candidate",
     "Chat",
     "ChatSettings",
     "ChatSummary",
