@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         session = open_session()
         session.remotes.add("lab", url=server.url, api_key_env="BENCH_KEY")
         model = session.open_model("lab:")
-        from ponder.sampling import SamplingParams
         from ponder.prompt import Turn
+        from ponder.sampling import SamplingParams
 
         sampling = SamplingParams(
             temperature=0.6, top_p=0.95, max_tokens=args.tokens, seed=1, ignore_eos=True
