@@ -106,9 +106,10 @@ def test_json_is_one_object_with_the_documented_fields(cli: Cli) -> None:
         "timings_source",
         "usage_source",
         "think_budget",
+        "votes",
     ]
     assert doc["timings_source"] == doc["usage_source"] == "local"
-    assert doc["think_budget"] is None
+    assert doc["think_budget"] is None and doc["votes"] is None
     assert doc["model"] == Path(cli.model).name and doc["finish_reason"] == "stop"
     assert doc["answer"].startswith(ANSWER_START) and REASONING_BIT in doc["reasoning"]
     usage = doc["usage"]
