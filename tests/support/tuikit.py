@@ -34,8 +34,10 @@ def make_app(
     hub_endpoint: str | None = None,
     grammar: str | None = None,
     export_dir: Path | None = None,
+    wanted: str | None = None,
 ) -> PonderApp:
-    """The app over PONDER_HOME; ``model_file`` is installed (linked) as ``model_name``."""
+    """The app over PONDER_HOME; ``model_file`` is installed (linked) as ``model_name``;
+    ``wanted`` is the model named on the command line (``ponder chat MODEL``)."""
     paths = default_paths()
     history = History.open(paths.history_db)
     session = Session(
@@ -49,7 +51,7 @@ def make_app(
     )
     if model_file is not None and session.store.find(model_name) is None:
         import_file(session.store, model_file, name=model_name, link=True)
-    return PonderApp(session, grammar=grammar, export_dir=export_dir)
+    return PonderApp(session, model=wanted, grammar=grammar, export_dir=export_dir)
 
 
 # -- driving the app from a test (pilot helpers) ---------------------------------------

@@ -95,3 +95,14 @@ async def test_votes_show_the_tally_and_every_candidate_also_when_reopened(
         again = list(screen.query(ReplyView))[-1]
         assert str(again._meta.render()).startswith("3 of 3 agree")
         assert len(again.query_one(CandidatesPanel).query(".candidate-head")) == 3
+
+
+async def test_a_gguf_named_on_the_command_line_loads_with_nothing_installed(
+    r1_gemma: Path, ponder_home: Path
+) -> None:
+    """`ponder chat ./model.gguf` on a fresh machine: the model, not the welcome screen."""
+    app = make_app(script=Script(), wanted=str(r1_gemma))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await ready(pilot, app)
+        assert app.model is not None and app.model.name == r1_gemma.name
+        assert screen is app.screen

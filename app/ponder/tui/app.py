@@ -85,7 +85,12 @@ class PonderApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(ChatScreen(self.history, grammar=self.grammar, export_dir=self.export_dir))
-        name = self.wanted_model or self.session.settings.default_model
+        if self.wanted_model is not None:
+            # Asked for by name or path (`ponder chat MODEL`): load it, even when nothing
+            # is installed yet (a GGUF path, or NAME:MODEL on a server).
+            self.load_model(self.wanted_model)
+            return
+        name = self.session.settings.default_model
         if name is not None and self.session.remotes.parse(name) is not None:
             self.load_model(name)  # NAME:MODEL on a server: nothing to download here
             return

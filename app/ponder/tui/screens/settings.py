@@ -28,7 +28,7 @@ def _fields() -> list[tuple[str, str, str]]:
     rows = [(o.name, o.label, o.off_note or o.range_text) for o in CHAT_OPTIONS]
     rows.append((CTX_FIELD, "Context size", f"tokens, at least {MIN_CTX}"))
     rows.append((BUDGET_FIELD, "Thinking budget", "tokens; empty: none, 0: no thinking"))
-    rows.append((VOTES_FIELD, "Votes", f"answers to vote among, 2 – {MAX_VOTES}; empty: one"))
+    rows.append((VOTES_FIELD, "Votes", f"2 – {MAX_VOTES} answers; empty: one"))
     return rows
 
 

@@ -27,14 +27,15 @@ class CandidateView:
     tokens: int
 
 
-def panel_title(summary: str, n: int) -> str:
-    return f"{summary} · {n} candidates"
+def panel_title(n: int) -> str:
+    """The fold's title: the count (the tally itself is on the reply's meta line)."""
+    return f"{n} candidates"
 
 
 class CandidatesPanel(Collapsible):
     """Every candidate of a vote, folded until opened."""
 
-    def __init__(self, summary: str, candidates: Sequence[CandidateView], winner: int) -> None:
+    def __init__(self, candidates: Sequence[CandidateView], winner: int) -> None:
         children: list[Widget] = []
         for c in candidates:
             found = c.extracted if c.extracted is not None else "no answer"
@@ -42,5 +43,5 @@ class CandidatesPanel(Collapsible):
             line = f"Candidate {c.index + 1}: {found} · {c.finish_reason} · {c.tokens:,} tokens"
             children.append(Static(line + mark, classes="candidate-head", markup=False))
             children.append(MarkdownText(c.answer or "(no answer)", classes="candidate-answer"))
-        super().__init__(*children, title=panel_title(summary, len(candidates)), collapsed=True)
+        super().__init__(*children, title=panel_title(len(candidates)), collapsed=True)
         self.add_class("candidates")

@@ -246,7 +246,7 @@ class ReplyView(Vertical, can_focus=True):
                 )
                 for c in message.candidates
             ]
-            panel = CandidatesPanel(summary, views, winner if isinstance(winner, int) else -1)
+            panel = CandidatesPanel(views, winner if isinstance(winner, int) else -1)
         meta = meta_line(
             message.finish_reason or message.status,
             float(speed) if isinstance(speed, (int, float)) else 0.0,
@@ -276,7 +276,7 @@ def candidates_panel(voted: Voted) -> CandidatesPanel:
         )
         for c in voted.candidates
     ]
-    return CandidatesPanel(voted.summary, views, voted.winner_index)
+    return CandidatesPanel(views, voted.winner_index)
 
 
 def meta_line(reason: str, tokens_per_s: float, tokens: int, *, status: str | None = None) -> str:
