@@ -155,6 +155,28 @@ async def test_an_append_renders_the_last_block_however_long_the_text() -> None:
         assert len(rendered) == 2 and rendered[-1] == "A new paragraph"
 
 
+async def test_a_paragraph_that_never_ends_is_cut_and_drawn_on_without_a_gap() -> None:
+    """A trace with no line breaks (the random-weight benchmark model writes one) would
+    make every append lay out the whole paragraph again: it is cut at a space, and the
+    rest is drawn on the next line, as the paragraph's own wrap would go on."""
+    words = " ".join(f"word{n}" for n in range(2000))  # ~17,000 characters, one paragraph
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        widget = MarkdownText()
+        await app.query_one(VerticalScroll).mount(widget)
+        for n in range(0, len(words), 40):
+            widget.append(words[n : n + 40])
+        await pilot.pause()
+        assert widget.source == words
+        with counting_renders() as rendered:
+            widget.append(" more")
+            await pilot.pause()
+        assert len(rendered) == 1 and len(rendered[0]) <= markdown.LONG_PARAGRAPH + 50
+        lines = drawn(widget)
+        assert "" not in lines  # no blank line where a cut was made
+        assert " ".join(" ".join(lines).split()) == words + " more"
+
+
 async def test_a_width_change_lays_everything_out_again() -> None:
     app = Host(DOCUMENT)
     async with app.run_test(size=SIZE) as pilot:

@@ -14,7 +14,10 @@ widget that draws those lines with Textual's line API (``render_line``), a blank
 between blocks, as Rich itself spaces them. Only the last block can still change as
 text streams in: appending re-renders that block, and repaints only its lines unless
 its height changed, so the work per update is bounded by one block, not by the
-text. Lines once drawn are kept too (a few hundred per widget), so scrolling back
+text. A paragraph that grows past ``LONG_PARAGRAPH`` characters (a trace that never
+breaks its lines) is cut at a space into a finished block and a continuation drawn
+right under it, with no blank line between, so that bound holds for it too. Lines
+once drawn are kept too (a few hundred per widget), so scrolling back
 through a long chat costs a lookup per line.
 
 Hand-written, so it must do what Textual's widget did for free: mouse selection
@@ -190,11 +193,18 @@ class _Markdown(RichMarkdown):
         self.look = look
 
 
+# A paragraph still streaming is cut once it is this long; the cut leaves this much
+# of it to grow on (its layout is redone at every append).
+LONG_PARAGRAPH = 3000
+PARAGRAPH_KEEP = 1000
+
+
 @dataclass(eq=False)
 class Block:
     """One top-level Markdown block, rendered by Rich once per width and look."""
 
     source: str
+    joined: bool = False  # continues the paragraph before it: no blank line between
     _key: tuple[int, str] | None = field(default=None, repr=False)
     _lines: list[list[Segment]] = field(default_factory=list, repr=False)
 
@@ -262,12 +272,21 @@ class MarkdownText(Widget):
             self._parser = markdown_parser()
         starts = block_starts(self._parser, tail)
         finished = len(starts) > 1
+        joined = self._tail.joined
         if finished:
             starts[0] = 0  # blank lines before the first block ride with it
-            self._blocks.extend(Block(tail[a:b]) for a, b in itertools.pairwise(starts))
+            for n, (a, b) in enumerate(itertools.pairwise(starts)):
+                self._blocks.append(Block(tail[a:b], joined=joined and n == 0))
             tail = tail[starts[-1] :]
+            joined = False
+        elif len(tail) > LONG_PARAGRAPH and self._is_paragraph(tail):
+            cut = tail.rfind(" ", 0, len(tail) - PARAGRAPH_KEEP) + 1
+            # Not inside inline code or emphasis, which would then draw plain.
+            if cut > 0 and all(tail.count(mark, 0, cut) % 2 == 0 for mark in ("`", "**", "$")):
+                self._blocks.append(Block(tail[:cut], joined=joined))
+                tail, joined, finished = tail[cut:], True, True
         old_start, old_height = self._tail_start(), self._height
-        self._tail = Block(tail)
+        self._tail = Block(tail, joined=joined)
         for y in range(old_start, self._drawn_to):
             self._strips.discard(y)  # the old last block's lines; finished lines stay
         self._drawn_to = min(self._drawn_to, old_start)
@@ -281,6 +300,11 @@ class MarkdownText(Widget):
             self.refresh(layout=True)
         else:
             self.refresh(Region(0, old_start, width, height - old_start))
+
+    def _is_paragraph(self, text: str) -> bool:
+        assert self._parser is not None
+        tokens = self._parser.parse(text)
+        return bool(tokens) and tokens[0].type == "paragraph_open"
 
     # -- layout and drawing (Textual's line API) ---------------------------------------
 
@@ -296,13 +320,13 @@ class MarkdownText(Widget):
         console, options = self.app.console, self._options
         assert options is not None
         for block in self._blocks[len(self._starts) :]:
-            start = self._end + 1 if self._starts else 0
+            start = self._end + (0 if block.joined else 1) if self._starts else 0
             self._starts.append(start)
             self._end = start + len(block.lines(console, options, look))
         return self._tail.lines(console, options, look) if self._tail.source.strip() else []
 
     def _tail_start(self) -> int:
-        return self._end + 1 if self._starts else 0
+        return self._end + (0 if self._tail.joined else 1) if self._starts else 0
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         if width <= 0:
@@ -365,12 +389,12 @@ class MarkdownText(Widget):
         assert self._options is not None and self._look is not None
         rows: list[str] = []
         for block in self._blocks:
-            if rows:
+            if rows and not block.joined:
                 rows.append("")
             lines = block.lines(self.app.console, self._options, self._look)
             rows.extend(_plain(line) for line in lines)
         if tail:
-            if rows:
+            if rows and not self._tail.joined:
                 rows.append("")
             rows.extend(_plain(line) for line in tail)
         return selection.extract("\n".join(rows)), "\n"
