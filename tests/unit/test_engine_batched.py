@@ -32,8 +32,17 @@ def engine(gemma_path: Path) -> Iterator[LlamaEngine]:
 
 @pytest.fixture(scope="module")
 def small(gemma_path: Path) -> Iterator[LlamaEngine]:
-    """A 256-token context with 2-token batches: a step of 3 candidates takes two decodes."""
-    params = LoadParams(n_ctx=256, n_threads=2, n_batch=2)
+    """A 256-token context, for the tests of a full one."""
+    loaded = LlamaEngine.load(gguf_info.inspect(gemma_path), LoadParams(n_ctx=256, n_threads=2))
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module")
+def narrow(gemma_path: Path) -> Iterator[LlamaEngine]:
+    """3-token batches. llama.cpp needs a micro-batch of at least one token a sequence
+    (it aborts otherwise), so this context has 3: the prompt's and 2 candidates'."""
+    params = LoadParams(n_ctx=512, n_threads=2, n_batch=3)
     loaded = LlamaEngine.load(gguf_info.inspect(gemma_path), params)
     yield loaded
     loaded.close()
@@ -210,12 +219,12 @@ def test_afterwards_generate_reuses_the_whole_prompt_and_the_state_is_the_prompt
     assert state is not None and state.tokens == tuple(prompt)
     again = _many(engine, prompt, [GREEDY])
     assert again.stats[0].cached_tokens == len(prompt)
-    stats = GenerationStats()
-    "".join(engine.generate(prompt, GREEDY, stats))
-    assert stats.cached_tokens == len(prompt)
     longer = prompt + engine.tokenize(" there lived", add_bos=False)
-    more = _many(engine, longer, [GREEDY, GREEDY])
+    more = _many(engine, longer, [GREEDY, GREEDY])  # a continued chat: only its new tokens
     assert [s.cached_tokens for s in more.stats] == [len(prompt)] * 2
+    stats = GenerationStats()
+    "".join(engine.generate(longer, GREEDY, stats))
+    assert stats.cached_tokens == len(longer)
 
 
 def test_inject_changes_only_its_own_candidate(engine: LlamaEngine) -> None:
@@ -287,11 +296,29 @@ def test_a_full_context_ends_the_candidates_with_length(small: LlamaEngine) -> N
     assert 256 - 16 <= used <= 256 + 16, used  # the last step's tokens are never decoded
 
 
-def test_steps_wider_than_a_batch_are_decoded_in_pieces(small: LlamaEngine) -> None:
-    prompt = _tokens(small)
-    greedy = replace(GREEDY, max_tokens=12)
-    run = _many(small, prompt, [greedy] * 3, fresh=True)  # 3 tokens a step, 2 a decode
-    assert run.texts == [_generate(small, prompt, greedy)] * 3
+def test_steps_wider_than_a_batch_are_decoded_in_pieces(narrow: LlamaEngine) -> None:
+    assert narrow.max_sequences == 2  # not 16: the batch is too small for more
+    prompt = _tokens(narrow)
+    injected = " and then, after that,"
+    greedy = replace(GREEDY, max_tokens=10)
+    asked: list[bool] = []
+    # The step after the injection holds 1 + 1 + len(injected's tokens) > 3 tokens.
+    run = _many(narrow, prompt, [greedy, greedy], inject=lambda i: _once(i, asked), fresh=True)
+    assert run.texts[0] == _generate(narrow, prompt, greedy)
+    narrow.keep_prefix(0)
+    calls: list[bool] = []
+    alone = "".join(
+        narrow.generate(prompt, greedy, GenerationStats(), None, lambda: _once(1, calls))
+    )
+    assert run.texts[1] == alone and injected in alone
+
+
+def _once(i: int, asked: list[bool]) -> str | None:
+    """The injection: once, for candidate 1, after its second token."""
+    if i != 1:
+        return None
+    asked.append(True)
+    return " and then, after that," if len(asked) == 2 else None
 
 
 def test_a_decode_with_no_room_ends_the_candidates_with_length(small: LlamaEngine) -> None:
