@@ -84,7 +84,7 @@ def load(path: Path, threads: int, *, sequences: bool) -> LlamaEngine:
     original = batched.sequences_at_load
 
     @contextlib.contextmanager
-    def unchanged(c: Any) -> Iterator[None]:
+    def unchanged(c: Any, n_ubatch: int) -> Iterator[None]:
         yield
 
     batched.sequences_at_load = unchanged  # type: ignore[assignment]

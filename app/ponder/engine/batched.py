@@ -56,15 +56,17 @@ _PATCH_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def sequences_at_load(c: Any) -> Iterator[None]:
+def sequences_at_load(c: Any, n_ubatch: int) -> Iterator[None]:
     """While this runs, ``Llama()`` builds a context of ``N_SEQ_MAX`` sequences sharing
-    one unified KV cache (see the module docstring for why this way)."""
+    one unified KV cache (see the module docstring for why this way). Never more than
+    ``n_ubatch``: llama.cpp reserves one output per sequence in a micro-batch, and
+    aborts the process (an assert) when they do not fit."""
     module = c.llama_cpp  # the module llama.py calls it through
     original = module.llama_context_default_params
 
     def with_sequences() -> Any:
         params = original()
-        params.n_seq_max = N_SEQ_MAX
+        params.n_seq_max = max(1, min(N_SEQ_MAX, n_ubatch))
         params.kv_unified = True
         return params
 

@@ -138,7 +138,8 @@ class LlamaEngine:
             with (
                 contextlib.redirect_stderr(sink),
                 contextlib.redirect_stdout(sink),
-                batched.sequences_at_load(_lib()),  # seqs for generate_many
+                # Llama()'s own micro-batch: n_batch is capped by n_ctx, n_ubatch by both.
+                batched.sequences_at_load(_lib(), min(params.n_ctx, params.n_batch, 512)),
             ):
                 llama = _lib().Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
