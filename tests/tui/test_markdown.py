@@ -175,6 +175,12 @@ async def test_a_paragraph_that_never_ends_is_cut_and_drawn_on_without_a_gap() -
         lines = drawn(widget)
         assert "" not in lines  # no blank line where a cut was made
         assert " ".join(" ".join(lines).split()) == words + " more"
+        # Once the stream ends, the paragraph wraps as one, as if given whole.
+        whole = MarkdownText(words + " more")
+        await app.query_one(VerticalScroll).mount(whole)
+        widget.settle()
+        await pilot.pause()
+        assert drawn(widget) == drawn(whole) and len(whole._blocks) == 0
 
 
 async def test_a_width_change_lays_everything_out_again() -> None:

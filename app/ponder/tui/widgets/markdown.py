@@ -16,8 +16,9 @@ text streams in: appending re-renders that block, and repaints only its lines un
 its height changed, so the work per update is bounded by one block, not by the
 text. A paragraph that grows past ``LONG_PARAGRAPH`` characters (a trace that never
 breaks its lines) is cut at a space into a finished block and a continuation drawn
-right under it, with no blank line between, so that bound holds for it too. Lines
-once drawn are kept too (a few hundred per widget), so scrolling back
+right under it, with no blank line between, so that bound holds for it too; when the
+stream ends, :meth:`MarkdownText.settle` lays the text out once more without the
+cuts. Lines once drawn are kept too (a few hundred per widget), so scrolling back
 through a long chat costs a lookup per line.
 
 Hand-written, so it must do what Textual's widget did for free: mouse selection
@@ -195,8 +196,8 @@ class _Markdown(RichMarkdown):
 
 # A paragraph still streaming is cut once it is this long; the cut leaves this much
 # of it to grow on (its layout is redone at every append).
-LONG_PARAGRAPH = 3000
-PARAGRAPH_KEEP = 1000
+LONG_PARAGRAPH = 1200
+PARAGRAPH_KEEP = 400
 
 
 @dataclass(eq=False)
@@ -255,6 +256,9 @@ class MarkdownText(Widget):
         self._strips: LRUCache[int, Strip] = LRUCache(STRIP_CACHE)
         self._strip_stamp: tuple[int, str, Style] | None = None
         self._drawn_to = 0  # no line at or past this one is kept
+        # Long paragraphs are cut while text streams in (a widget made with its whole
+        # text is not streaming).
+        self._cuts = not source
         self.append(source)
 
     @property
@@ -279,7 +283,7 @@ class MarkdownText(Widget):
                 self._blocks.append(Block(tail[a:b], joined=joined and n == 0))
             tail = tail[starts[-1] :]
             joined = False
-        elif len(tail) > LONG_PARAGRAPH and self._is_paragraph(tail):
+        elif self._cuts and len(tail) > LONG_PARAGRAPH and self._is_paragraph(tail):
             cut = tail.rfind(" ", 0, len(tail) - PARAGRAPH_KEEP) + 1
             # Not inside inline code or emphasis, which would then draw plain.
             if cut > 0 and all(tail.count(mark, 0, cut) % 2 == 0 for mark in ("`", "**", "$")):
@@ -300,6 +304,20 @@ class MarkdownText(Widget):
             self.refresh(layout=True)
         else:
             self.refresh(Region(0, old_start, width, height - old_start))
+
+    def settle(self) -> None:
+        """The text is complete: lay it out again without the cuts made while it streamed
+        (once; a paragraph then wraps as one)."""
+        self._cuts = False
+        if not (self._tail.joined or any(block.joined for block in self._blocks)):
+            return
+        source = self.source
+        self._source, self._blocks, self._tail = [], [], Block("")
+        self._laid_out, self._starts, self._end = None, [], 0
+        self._strips.clear()
+        self._drawn_to = 0
+        self.append(source)
+        self.refresh(layout=True)
 
     def _is_paragraph(self, text: str) -> bool:
         assert self._parser is not None

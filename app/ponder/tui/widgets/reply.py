@@ -194,6 +194,8 @@ class ReplyView(Vertical, can_focus=True):
             self.mount(self._candidates, before=self._meta)
         if not self._thinking_done:
             self._end_thinking()
+        self._reasoning.settle()
+        self._answer.settle()
         self._thought_s = finished.timings.thinking_s or self._thought_s
         self.reasoning_tokens = finished.usage.reasoning_tokens
         self.live = False
