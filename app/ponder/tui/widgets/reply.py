@@ -19,7 +19,9 @@ import time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 from textual.widgets._collapsible import CollapsibleTitle
 
@@ -37,10 +39,39 @@ class UserTurn(Static):
         super().__init__(text, markup=False, classes="user-turn")
 
 
+class PanelTitle(CollapsibleTitle):
+    """A panel title that lays the screen out again only when its width changes.
+
+    The live thinking title is redrawn twice a second (its seconds and tokens), and
+    Textual's title asks for a layout of the whole screen each time: ~50 ms of the
+    event loop on 2 cores (bench/bench_tui.py under cProfile), a loop the model's
+    threads share the CPU with. The same width needs only a repaint."""
+
+    _width = -1
+
+    def _update_label(self) -> None:
+        assert isinstance(self.label, Content)
+        symbol = self.collapsed_symbol if self.collapsed else self.expanded_symbol
+        content = Content.assemble(symbol, " ", self.label)
+        width = content.cell_length
+        self.update(content, layout=width != self._width)
+        self._width = width
+
+
 class ReasoningPanel(Collapsible):
     """The thinking, folded or not; remembers whether the user has toggled it."""
 
     touched = False
+
+    def __init__(self, *children: Widget, title: str, collapsed: bool) -> None:
+        super().__init__(*children, title=title, collapsed=collapsed)
+        old = self._title
+        self._title = PanelTitle(
+            label=title,
+            collapsed_symbol=old.collapsed_symbol,
+            expanded_symbol=old.expanded_symbol,
+            collapsed=collapsed,
+        )
 
     def _on_collapsible_title_toggle(self, event: CollapsibleTitle.Toggle) -> None:
         self.touched = True
