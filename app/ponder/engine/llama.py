@@ -13,8 +13,7 @@ the tokens already in the KV cache and evaluates only the new suffix, so a secon
 turn prefills only its own tokens. The cache of sequence 0 can also be copied out and
 put back (``llama_state_seq_get_data``/``set_data``), so a chat continued in a new
 process starts from where the last one left off (docs/architecture.md#continued-chats);
-``Llama.save_state()`` is not used: it also copies the logits array, n_ctx × n_vocab
-floats, which for Gemma's 262k vocabulary is gigabytes.
+``Llama.save_state()`` is not used: it also copies the n_ctx × n_vocab logits (GBs).
 
 llama.cpp's own log is routed into :mod:`logging` (logger ``ponder.llama``) and a
 short ring buffer instead of stderr. llama-cpp-python would otherwise silence it by
