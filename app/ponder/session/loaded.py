@@ -194,16 +194,19 @@ class LoadedModel:
         # The source checks the prompt (the context, the server's answer) before
         # anything is recorded.
         n_votes = _check_votes(request.votes)
-        seeds = vote_seeds(sampling.seed, n_votes)
-        lives = [LiveText() for _ in seeds]
-        for each in lives:
-            each.budget_hit = live.budget_hit
+        seeds: list[int] = []
+        lives: list[LiveText] = []
         source: ReplySource | None = None
         candidates: CandidatesSource | None = None
+        opened: ReplySource | CandidatesSource
         if n_votes > 1:
-            candidates = self._candidates(start, seeds, lives)
+            seeds = vote_seeds(sampling.seed, n_votes)
+            lives = [LiveText() for _ in seeds]
+            for each in lives:
+                each.budget_hit = live.budget_hit
+            candidates = opened = self._candidates(start, seeds, lives)
         else:
-            source = self._source(start)
+            source = opened = self._source(start)
         writer, chat_id, message_id = None, request.chat_id, None
         vote_writers: VoteWriters | None = None
         try:
@@ -227,7 +230,7 @@ class LoadedModel:
                 else:
                     writer = HistoryWriter(history, message_id, chat_id=chat_id)
         except BaseException:
-            (source or candidates).close()  # type: ignore[union-attr]
+            opened.close()
             raise
         if candidates is not None:
             return VoteReply(
