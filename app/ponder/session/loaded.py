@@ -52,6 +52,12 @@ class ReplyRequest:
     votes: int = 1
     ignore_eos: bool = False  # benchmarks: decode a set number of tokens, like --ignore-eos
 
+    def budget_under(self, settings: ChatSettings | None) -> int | None:
+        """The thinking budget this request runs under: its own, else the chat's."""
+        if self.think_budget is not None or settings is None:
+            return self.think_budget
+        return settings.think_budget
+
 
 @dataclass(frozen=True, slots=True)
 class ReplyStart:
@@ -297,7 +303,7 @@ class LoadedModel:
 def _think_budget(request: ReplyRequest, settings: ChatSettings) -> int | None:
     """The budget this reply runs under: the request's, else the chat's; refused with a
     grammar, which decides itself where the thinking ends."""
-    budget = request.think_budget if request.think_budget is not None else settings.think_budget
+    budget = request.budget_under(settings)
     if budget is not None:
         try:
             check_think_budget(budget)

@@ -61,9 +61,7 @@ class Conversation(VerticalScroll):
 
     async def send(self, model: LoadedModel, request: ReplyRequest) -> None:
         """Show the prompt with an empty live reply, and start generating it."""
-        budget = request.think_budget
-        if budget is None and request.settings is not None:
-            budget = request.settings.think_budget
+        budget = request.budget_under(request.settings)
         reply = ReplyView(
             live=True, budget=budget, votes=request.votes if request.votes > 1 else None
         )
