@@ -95,8 +95,10 @@ async def test_a_reply_streams_thinking_then_folds_it_when_the_answer_starts(
         assert user.content == "What is 17 × 23?"
         assert saved.content == R1_ANSWER and saved.status == "complete"
         assert saved.reasoning.strip() == R1_REASONING.strip()
-        titles = [item.title for item in screen.query(ChatItem)]
-        assert titles == ["What is 17 × 23?"]
+        # The chat list is refilled after the reply's end is shown: wait for it.
+        await wait_for(
+            pilot, lambda: [i.title for i in screen.query(ChatItem)] == ["What is 17 × 23?"]
+        )
 
 
 async def test_enter_sends_and_ctrl_j_or_shift_enter_adds_a_line(r1_model: Path) -> None:
@@ -221,7 +223,9 @@ async def test_chats_switch_search_rename_and_delete(r1_model: Path) -> None:
     app = make_app(model_file=r1_model, script=Script())
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot, app)
-        assert [i.title for i in screen.query(ChatItem)] == ["Sky", "Fruit"]  # newest first
+        await wait_for(  # newest first
+            pilot, lambda: [i.title for i in screen.query(ChatItem)] == ["Sky", "Fruit"]
+        )
         chats = screen.query_one(ChatListView)
         chats.focus()
         chats.index = 1

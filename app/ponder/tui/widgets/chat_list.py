@@ -85,10 +85,12 @@ class Sidebar(Vertical):
     async def _fill(self, items: list[ChatItem], current: int | None) -> None:
         # Clearing and filling are awaited, one refill at a time, so two quick reloads
         # (a reply starting and finishing) cannot interleave into a doubled list.
+        # The batch keeps the emptied list from being painted between the two steps.
         async with self._filling:
             view = self.query_one(ChatListView)
-            await view.clear()
-            await view.extend(items)
+            with self.app.batch_update():
+                await view.clear()
+                await view.extend(items)
             for index, item in enumerate(items):
                 if item.chat_id == current:
                     view.index = index
