@@ -12,6 +12,7 @@ never holds anything the history does not.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual import on
@@ -65,7 +66,8 @@ class ChatScreen(Screen[None]):
         self.ctx_used = 0
         self.tokens_per_s = 0.0
         self._chats = ChatList(history, id="sidebar")
-        self._conversation = Conversation(id="conversation")
+        self._conversation = Conversation(on_frame=self._frame, id="conversation")
+        self._last_frame = 0.0
 
     @property
     def live(self) -> ReplyView | None:
@@ -126,7 +128,25 @@ class ChatScreen(Screen[None]):
     def on_conversation_phase_changed(self, message: Conversation.PhaseChanged) -> None:
         self.refresh_status()
 
+    def _streaming_changed(self) -> None:
+        """A reply started or ended: the keys that apply change, and the prompt's cursor
+        blinks only while nothing streams (a blink is a screen update, twice a second,
+        and on 2 cores each one is taken from llama.cpp's threads)."""
+        self.refresh_bindings()
+        self.query_one(PromptArea).cursor_blink = self.live is None
+
+    def _frame(self) -> None:
+        """The live reply's new text was just shown: its title and the status line
+        change in the same screen update (one repaint, not three)."""
+        self._last_frame = time.monotonic()
+        self._show_progress()
+
     def _tick(self) -> None:
+        # Between frames only: before the reply's first look, or when frames stopped.
+        if time.monotonic() - self._last_frame >= TITLE_TICK_S:
+            self._show_progress()
+
+    def _show_progress(self) -> None:
         if self.live is not None:
             self.live.tick()
             speed = self.live.tokens_per_s
@@ -232,7 +252,7 @@ class ChatScreen(Screen[None]):
         )
         await self._conversation.send(model, request)
         self.refresh_status()
-        self.refresh_bindings()
+        self._streaming_changed()
         return True
 
     async def on_reply_started(self, message: ReplyStarted) -> None:
@@ -244,7 +264,7 @@ class ChatScreen(Screen[None]):
     async def on_reply_finished(self, message: ReplyFinished) -> None:
         finished = message.finished
         await self._conversation.finish(finished)
-        self.refresh_bindings()
+        self._streaming_changed()
         self.tokens_per_s = finished.timings.tokens_per_s
         self.ctx_used = finished.usage.prompt_tokens + finished.usage.completion_tokens
         self.refresh_status()
@@ -257,7 +277,7 @@ class ChatScreen(Screen[None]):
         prompt = self.query_one(PromptArea)
         if returned is not None and not prompt.text.strip():
             prompt.text = returned  # nothing was generated: change it and send it again
-        self.refresh_bindings()
+        self._streaming_changed()
         notify_error(self.app, message.error, title="The reply failed")
         self.refresh_status()
 

@@ -12,7 +12,7 @@ prompt when nothing was generated.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from textual import work
 from textual.containers import VerticalScroll
@@ -34,13 +34,18 @@ class Conversation(VerticalScroll):
     class PhaseChanged(Message):
         """The live reply turned from thinking to answering."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(
+        self, *, on_frame: Callable[[], object] | None = None, id: str | None = None
+    ) -> None:
+        """``on_frame`` is called each time the live reply's new text has been shown."""
         super().__init__(id=id)
         self.live: ReplyView | None = None
         self._cancel: threading.Event | None = None  # set: stop after the current token
         self._wrap_up: threading.Event | None = None  # set: close the thinking, answer
         self._prompt = ""
-        self._follower = StreamFollower(self, lambda: self.post_message(self.PhaseChanged()))
+        self._follower = StreamFollower(
+            self, lambda: self.post_message(self.PhaseChanged()), on_frame
+        )
 
     def on_unmount(self) -> None:
         # Quitting mid-reply: the worker ends after its current token and the session
