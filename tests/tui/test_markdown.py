@@ -231,3 +231,41 @@ def test_a_theme_style_rich_cannot_read_is_left_out() -> None:
     assert str(look.theme.styles["markdown.h1"]) == "none"
     assert str(look.theme.styles["markdown.h2"]) == "bold"
     assert str(look.theme.styles["markdown.table.header"]) == "bold #123456"
+
+
+async def test_a_tail_shows_the_last_lines_and_stops_growing_until_shown_whole() -> None:
+    """The live reasoning panel: only the last lines, so the screen does not lay out
+    and scroll at every new line; shown whole again, it draws all of them."""
+    app = Host(DOCUMENT)  # the whole text, drawn the ordinary way, to compare with
+    async with app.run_test(size=SIZE) as pilot:
+        whole = app.query_one(MarkdownText)
+        widget = MarkdownText(tail=5)
+        await app.query_one(VerticalScroll).mount(widget)
+        layouts: list[bool] = []  # per append: whether it asked for a layout
+        real = widget.refresh
+
+        def spy(*regions: object, layout: bool = False, **kw: object) -> MarkdownText:
+            layouts.append(layout)
+            return real(*regions, layout=layout, **kw)  # type: ignore[arg-type]
+
+        widget.refresh = spy  # type: ignore[method-assign]
+        grown_at = None  # the append after which it was five lines tall
+        marks = []  # how many refreshes there had been after each append
+        for n, line in enumerate(DOCUMENT.splitlines(keepends=True)):
+            widget.append(line)
+            await pilot.pause()
+            marks.append(len(layouts))
+            if grown_at is None and widget.size.height == 5:
+                grown_at = n
+        everything = drawn(whole)
+        assert widget.size.height == 5 and len(everything) > 50
+        assert drawn(widget) == everything[-5:]
+        # It lays out while it grows to five lines, then only repaints in place (the
+        # append after the last growth still sees Textual's own refresh for the new size).
+        assert grown_at is not None and len(marks) > 50
+        assert any(layouts[: marks[grown_at]]) and not any(layouts[marks[grown_at + 1] :])
+        selected = widget.get_selection(Selection(None, None))
+        assert selected is not None and selected[0].splitlines() == everything[-5:]
+        widget.show_tail(None)
+        await pilot.pause()
+        assert drawn(widget) == everything

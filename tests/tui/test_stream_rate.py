@@ -39,7 +39,7 @@ def test_before_the_first_token_a_look_waits_the_longest(clock: Clock) -> None:
     [
         (50.0, 1 / STREAM_FPS),  # fast: every frame has tokens, the frame rate caps it
         (12.5, 2 / 12.5),  # two tokens a frame
-        (5.0, LONGEST_WAIT_S),  # slow: no token waits longer than the cap
+        (3.0, LONGEST_WAIT_S),  # slow: no token waits longer than the cap
     ],
 )
 def test_a_frame_waits_for_about_two_tokens(

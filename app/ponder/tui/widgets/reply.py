@@ -5,7 +5,9 @@ text is appended as it streams, finished Markdown blocks keep their rendered lin
 only the last block is rendered again, so an update costs the same however long the
 reply has grown. The reasoning panel is a ``Collapsible`` titled with the live thinking time
 and token count; it folds the moment the answer starts, unless the user has opened it
-by hand.
+by hand. While it streams it shows the last :data:`REASONING_TAIL` lines of the trace, so
+the screen does not scroll and lay out again at every line of it; opened by hand, or
+once the thinking ends, it shows the whole trace.
 
 A voted reply (the chat's "Votes" setting) shows its progress in the panel's title
 while the candidates are decoded, then the winner's text, "4 of 5 agree: 391" under
@@ -30,6 +32,8 @@ from ponder.session import Message as SavedMessage
 from ponder.tui.format import duration, thinking_title
 from ponder.tui.widgets.candidates import CandidatesPanel, CandidateView
 from ponder.tui.widgets.markdown import MarkdownText
+
+REASONING_TAIL = 8  # lines of a streaming trace shown, the latest ones
 
 
 class UserTurn(Static):
@@ -74,8 +78,14 @@ class ReasoningPanel(Collapsible):
         )
 
     def _on_collapsible_title_toggle(self, event: CollapsibleTitle.Toggle) -> None:
-        self.touched = True
+        self.mark_touched()
         super()._on_collapsible_title_toggle(event)
+
+    def mark_touched(self) -> None:
+        """The user folded or opened it: from now on it shows the whole trace."""
+        self.touched = True
+        for text in self.query(MarkdownText):
+            text.show_tail(None)
 
 
 class ReplyView(Vertical, can_focus=True):
@@ -120,7 +130,8 @@ class ReplyView(Vertical, can_focus=True):
         self._answer_text = [answer] if answer else []
         self._thinking_done = bool(answer) or not live
         self._thought_s = thought_s
-        self._reasoning = MarkdownText(reasoning, classes="reasoning")
+        tail = REASONING_TAIL if live and not answer else None
+        self._reasoning = MarkdownText(reasoning, tail=tail, classes="reasoning")
         self._panel = ReasoningPanel(
             self._reasoning,
             title=self._title(),
@@ -202,6 +213,7 @@ class ReplyView(Vertical, can_focus=True):
 
     def _end_thinking(self) -> None:
         self._thinking_done = True
+        self._reasoning.show_tail(None)
         self._thought_s = time.monotonic() - self.started
         if not (self._panel.touched and not self._panel.collapsed):
             self._panel.collapsed = True  # unless the user opened it by hand
@@ -245,7 +257,7 @@ class ReplyView(Vertical, can_focus=True):
 
     def set_reasoning_open(self, open_: bool) -> None:
         if self._panel.display:
-            self._panel.touched = True
+            self._panel.mark_touched()
             self._panel.collapsed = not open_
 
     def action_toggle_reasoning(self) -> None:

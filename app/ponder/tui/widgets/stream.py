@@ -8,12 +8,14 @@ with bench/bench_tui.py on 2 cores, posting each token cost the event loop 26-31
 of a core and cut the model's speed to 0.6-0.7x of `ponder run` (the loop and the
 worker contend for the CPU and the GIL), and every update lays out the screen.
 
-A frame costs the loop about the same however little it adds (measured under cProfile
-on 2 cores: ~26 ms to paint, at 10 frames a second 12 % of a core, taken from
+A frame costs the loop about the same however little it adds: Textual redraws every
+widget under the changed lines, and a new line scrolls the whole conversation (~20 ms a
+screen update here, 12 % of a core at 10 a second, and on 2 cores that is taken from
 llama.cpp's threads). So the follower paints at most ``STREAM_FPS`` times a second, and
 less when tokens come slowly: a frame waits for about :data:`TOKENS_A_FRAME` tokens at
-the rate seen so far, but never longer than :data:`LONGEST_WAIT_S`, so a token is
-never held back long enough to be noticed.
+the rate seen so far, but never longer than :data:`LONGEST_WAIT_S` (at 5 tokens/s, 2.5
+updates a second of two tokens each). The chat screen changes the panel's title and
+the status line in the same frame (``on_frame``), not on timers of their own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ponder.tui.widgets.reply import ReplyView
 
 STREAM_FPS = 10  # screen updates a second while a reply streams, at most
 TOKENS_A_FRAME = 2  # a frame waits for about this many tokens at the rate seen so far,
-LONGEST_WAIT_S = 0.25  # ... but never longer than this, unless the loop is busy
+LONGEST_WAIT_S = 0.4  # ... but never longer than this, unless the loop is busy
 SLOWEST_UPDATE_S = 1.0  # ... and at least once a second, however busy the screen is
 
 
