@@ -41,6 +41,7 @@ from ponder.tui.widgets.reply import ReplyView
 from ponder.tui.widgets.status import StatusLine
 
 TITLE_TICK_S = 0.5
+PROGRESS_EVERY_S = 1.0  # the live title's seconds and tokens, and the status line's speed
 BUSY = "Stop the reply first (Esc)."
 
 
@@ -68,6 +69,7 @@ class ChatScreen(Screen[None]):
         self._chats = ChatList(history, id="sidebar")
         self._conversation = Conversation(on_frame=self._frame, id="conversation")
         self._last_frame = 0.0
+        self._progress_at = 0.0  # when the live title and the status were last changed
 
     @property
     def live(self) -> ReplyView | None:
@@ -137,16 +139,19 @@ class ChatScreen(Screen[None]):
 
     def _frame(self) -> None:
         """The live reply's new text was just shown: its title and the status line
-        change in the same screen update (one repaint, not three)."""
-        self._last_frame = time.monotonic()
-        self._show_progress()
+        change in the same screen update (one repaint, not three), once a second."""
+        self._last_frame = now = time.monotonic()
+        if now - self._progress_at >= PROGRESS_EVERY_S:
+            self._show_progress()
 
     def _tick(self) -> None:
         # Between frames only: before the reply's first look, or when frames stopped.
-        if time.monotonic() - self._last_frame >= TITLE_TICK_S:
+        now = time.monotonic()
+        if now - self._last_frame >= TITLE_TICK_S and now - self._progress_at >= PROGRESS_EVERY_S:
             self._show_progress()
 
     def _show_progress(self) -> None:
+        self._progress_at = time.monotonic()
         if self.live is not None:
             self.live.tick()
             speed = self.live.tokens_per_s
