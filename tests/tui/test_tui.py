@@ -82,8 +82,11 @@ async def test_a_reply_streams_thinking_then_folds_it_when_the_answer_starts(
         assert str(reply._panel.title).startswith("Thinking… ")
         assert "thinking" in str(screen.query_one(StatusLine).render())
         assert reply.answer_text == ""
+        prompt = screen.query_one(PromptArea)
+        assert not prompt.cursor_blink  # a blink would be a repaint of its own
         script.release()
         await wait_for(pilot, lambda: screen.live is None)
+        assert prompt.cursor_blink
         assert not reply.reasoning_open
         assert re.fullmatch(r"Thought for \d+ s · [\d,]+ tokens", str(reply._panel.title))
         assert reply.answer_text == R1_ANSWER

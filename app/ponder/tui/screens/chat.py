@@ -68,7 +68,6 @@ class ChatScreen(Screen[None]):
         self.tokens_per_s = 0.0
         self._chats = ChatList(history, id="sidebar")
         self._conversation = Conversation(on_frame=self._frame, id="conversation")
-        self._last_frame = 0.0
         self._progress_at = 0.0  # when the live title and the status were last changed
 
     @property
@@ -140,14 +139,13 @@ class ChatScreen(Screen[None]):
     def _frame(self) -> None:
         """The live reply's new text was just shown: its title and the status line
         change in the same screen update (one repaint, not three), once a second."""
-        self._last_frame = now = time.monotonic()
-        if now - self._progress_at >= PROGRESS_EVERY_S:
+        if time.monotonic() - self._progress_at >= PROGRESS_EVERY_S:
             self._show_progress()
 
     def _tick(self) -> None:
-        # Between frames only: before the reply's first look, or when frames stopped.
-        now = time.monotonic()
-        if now - self._last_frame >= TITLE_TICK_S and now - self._progress_at >= PROGRESS_EVERY_S:
+        # Only when no frame did it in time: before the reply's first look (a server
+        # still reading the prompt), or when frames stopped.
+        if time.monotonic() - self._progress_at >= PROGRESS_EVERY_S + TITLE_TICK_S:
             self._show_progress()
 
     def _show_progress(self) -> None:
