@@ -10,6 +10,10 @@ from pathlib import Path
 THINK_GRAMMAR = 'root ::= "<think>" [a-z ]{20,60} "</think>" [A-Za-z ]{3,24} "."\n'
 # For a prompt that already ends in "<think>\n": the model only closes the block.
 PREFILLED_GRAMMAR = 'root ::= [a-z ]{20,60} "</think>" [A-Za-z ]{3,24} "."\n'
+# What the two grammars' parts look like once the reasoning splitter has trimmed the
+# whitespace at their ends (the grammars allow leading and trailing spaces).
+THOUGHT = r"[a-z](?:[a-z ]{0,58}[a-z])?"
+ANSWER = r"(?:[A-Za-z][A-Za-z ]{0,23})?\."
 LONG_GRAMMAR = 'root ::= "<think>" [a-z ]{1500,2000} "</think>" "done."\n'
 
 # The January-2025 layout of the distill template: ends at <｜Assistant｜> without <think>\n.
