@@ -269,3 +269,52 @@ async def test_a_tail_shows_the_last_lines_and_stops_growing_until_shown_whole()
         widget.show_tail(None)
         await pilot.pause()
         assert drawn(widget) == everything
+
+
+@pytest.mark.parametrize("tail", [None, 5])
+async def test_an_append_repaints_every_line_it_changed_and_the_screen_shows_them(
+    tail: int | None,
+) -> None:
+    """An append repaints only from the first line of the last block that changed: what
+    the screen shows (Textual's kept lines, composited) must still be the widget's text."""
+    app = Host()
+    async with app.run_test(size=SIZE) as pilot:
+        widget = MarkdownText(tail=tail)
+        await app.query_one(VerticalScroll).mount(widget)
+        partial = 0  # appends that repainted part of the widget, not all of it
+        real = widget.refresh
+
+        def spy(*regions: object, layout: bool = False, **kw: object) -> MarkdownText:
+            nonlocal partial
+            partial += bool(regions) and regions[0] != widget.region.reset_offset
+            return real(*regions, layout=layout, **kw)  # type: ignore[arg-type]
+
+        widget.refresh = spy  # type: ignore[method-assign]
+        for piece in pieces(DOCUMENT[:700]):
+            widget.append(piece)
+            await pilot.pause()
+            box = widget.content_region
+            screen = app.screen._compositor.render_strips()
+            shown = [
+                screen[y].crop(box.x, box.right).text.rstrip() for y in range(box.y, box.bottom)
+            ]
+            assert shown == drawn(widget), widget.source
+        assert partial > 20
+
+
+def test_a_block_sets_what_rich_sets_and_shares_one_parser() -> None:
+    """_Markdown skips Rich's __init__ (which builds a parser per Markdown): the same
+    attributes and the same tokens, or a new Rich would draw our blocks wrong."""
+    from rich.markdown import Markdown as RichMarkdown
+
+    look = markdown.look_for("textual-dark", {}, True)
+    ours, rich = markdown._Markdown(DOCUMENT, look), RichMarkdown(DOCUMENT)
+    assert set(vars(ours)) == set(vars(rich)) | {"look"}
+    assert [t.type for t in ours.parsed] == [t.type for t in rich.parsed]
+    assert (ours.markup, ours.justify, ours.style, ours.hyperlinks) == (
+        rich.markup,
+        rich.justify,
+        rich.style,
+        rich.hyperlinks,
+    )
+    assert markdown_parser() is markdown_parser()

@@ -472,6 +472,8 @@ async def test_a_prompt_sent_while_another_model_loads_is_refused_and_never_over
         assert app.load_model(second)
         await wait_for(pilot, script.reached_load_hold.is_set)  # the old model is closed now
         await wait_for(pilot, lambda: "loading…" in str(screen.query_one(StatusLine).render()))
+        spinner = screen.query_one("#loading")
+        assert spinner.display and spinner.auto_refresh  # it spins while a model loads
         prompt = screen.query_one(PromptArea)
         prompt.text = "are you there?"
         prompt.focus()
@@ -485,6 +487,8 @@ async def test_a_prompt_sent_while_another_model_loads_is_refused_and_never_over
         await wait_for(pilot, lambda: app.model is not None and app.model.name == second)
         await ready(pilot, app)
         assert screen.loading_model is None
+        # Hidden, it no longer wakes the event loop sixteen times a second.
+        assert not spinner.display and spinner.auto_refresh is None
         await pilot.press("enter")  # the same prompt, now to the new model
         await wait_for(pilot, lambda: screen.chat_id is not None and screen.live is None)
     assert script.loads == 2 and len(script.prompts) == 1

@@ -109,7 +109,10 @@ class ChatScreen(Screen[None]):
         if not self.is_mounted:
             return  # on_mount shows it
         status = self.query_one(StatusLine)
-        self.query_one("#loading").display = self.loading_model is not None
+        loading = self.query_one("#loading", LoadingIndicator)
+        loading.display = self.loading_model is not None
+        # Hidden, the indicator would still wake the loop sixteen times a second.
+        loading.auto_refresh = 1 / 16 if loading.display else None
         if self.loading_model is not None:
             status.show(model=self.loading_model, state="loading…")
             return

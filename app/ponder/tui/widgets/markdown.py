@@ -48,16 +48,11 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
-from ponder.tui.widgets.markdown_look import Look, _Markdown, look_for
+from ponder.tui.widgets.markdown_look import Look, _Markdown, look_for, markdown_parser
 
 STRIP_CACHE = 256  # drawn lines kept per widget (a screenful or two, with room to scroll)
 
 _LINE_BREAK = re.compile(r"\r\n?|\n")  # what markdown-it counts as a line break
-
-
-def markdown_parser() -> MarkdownIt:
-    """The parser Rich's ``Markdown`` builds for itself: CommonMark, tables, strikethrough."""
-    return MarkdownIt().enable("strikethrough").enable("table")
 
 
 def block_starts(parser: MarkdownIt, text: str) -> list[int]:
@@ -102,6 +97,17 @@ class Block:
         return self._lines
 
 
+def _first_change(old: Block, new: Block) -> int:
+    """The first of ``new``'s lines that differs from ``old``'s as last drawn (0 when
+    ``old`` was drawn at another width or look)."""
+    if old._key is None or old._key != new._key:
+        return 0
+    for n, (a, b) in enumerate(zip(old._lines, new._lines, strict=False)):
+        if a != b:
+            return n
+    return min(len(old._lines), len(new._lines))
+
+
 def _blank(line: list[Segment]) -> bool:
     return all(
         not seg.text.strip() and (seg.style is None or seg.style.bgcolor is None) for seg in line
@@ -123,7 +129,6 @@ class MarkdownText(Widget):
     ) -> None:
         super().__init__(classes=classes)
         self._show = tail  # draw only the last this many lines (None: all of them)
-        self._parser: MarkdownIt | None = None
         self._look: Look | None = None
         self._source: list[str] = []
         self._blocks: list[Block] = []  # finished: more text cannot change them
@@ -167,9 +172,7 @@ class MarkdownText(Widget):
             return
         self._source.append(text)
         tail = self._tail.source + text
-        if self._parser is None:
-            self._parser = markdown_parser()
-        starts = block_starts(self._parser, tail)
+        starts = block_starts(markdown_parser(), tail)
         finished = len(starts) > 1
         joined = self._tail.joined
         if finished:
@@ -184,27 +187,28 @@ class MarkdownText(Widget):
             if cut > 0 and all(tail.count(mark, 0, cut) % 2 == 0 for mark in ("`", "**", "$")):
                 self._blocks.append(Block(tail[:cut], joined=joined))
                 tail, joined, finished = tail[cut:], True, True
-        old_start, old_height = self._tail_start(), self._height
+        old_start, old_height, old_tail = self._tail_start(), self._height, self._tail
         self._tail = Block(tail, joined=joined)
         for y in range(old_start, self._drawn_to):
             self._strips.discard(y)  # the old last block's lines; finished lines stay
         self._drawn_to = min(self._drawn_to, old_start)
         width = self.size.width if self.is_mounted else 0
-        if self._show is not None and width > 0:
-            # The lines drawn move up: repaint them all; lay out only while it grows.
-            shown = min(old_height, self._show)
-            grown = self.get_content_height(self.size, self.size, width) != shown
-            self.refresh(layout=grown)
-            return
-        if finished or width <= 0:
+        if width <= 0:
             self.refresh(layout=True)
             return
-        # Only the last block changed: unless its height did, repaint just its lines.
-        height = self.get_content_height(self.size, self.size, width)
-        if height != old_height:
+        shown = self.get_content_height(self.size, self.size, width)
+        if self._show is not None and (finished or self._height != old_height):
+            # A tail's lines all move up: repaint them; lay out only while it grows.
+            self.refresh(layout=shown != min(old_height, self._show))
+            return
+        if finished or self._height != old_height:
             self.refresh(layout=True)
-        else:
-            self.refresh(Region(0, old_start, width, height - old_start))
+            return
+        # Same height: repaint from the first line of the last block that changed (most
+        # often only its last line), which is where the compositor spends its time.
+        y = old_start + _first_change(old_tail, self._tail) - self._tail_offset()
+        if (y := max(0, y)) < shown:
+            self.refresh(Region(0, y, width, shown - y))
 
     def settle(self) -> None:
         """The text is complete: lay it out again without the cuts made while it streamed
@@ -221,8 +225,7 @@ class MarkdownText(Widget):
         self.refresh(layout=True)
 
     def _is_paragraph(self, text: str) -> bool:
-        assert self._parser is not None
-        tokens = self._parser.parse(text)
+        tokens = markdown_parser().parse(text)
         return bool(tokens) and tokens[0].type == "paragraph_open"
 
     # -- layout and drawing (Textual's line API) ---------------------------------------

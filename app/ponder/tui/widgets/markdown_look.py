@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -138,5 +139,27 @@ class _Markdown(RichMarkdown):
     }
 
     def __init__(self, source: str, look: Look) -> None:
-        super().__init__(source, code_theme=look.code_theme)
+        # Rich's own __init__ builds a new markdown-it parser for every Markdown (about a
+        # millisecond here), and a streaming block is made anew at every frame: the same
+        # attributes, parsed with one shared parser. tests/tui/test_markdown.py checks
+        # that they stay the attributes Rich sets.
+        self.markup = source
+        self.parsed = markdown_parser().parse(source)
+        self.code_theme = look.code_theme
+        self.justify = None
+        self.style = "none"
+        self.hyperlinks = True
+        self.inline_code_lexer = None
+        self.inline_code_theme = look.code_theme
         self.look = look
+
+
+_PARSER: list[MarkdownIt] = []
+
+
+def markdown_parser() -> MarkdownIt:
+    """The parser Rich's ``Markdown`` builds for itself (CommonMark, tables,
+    strikethrough), made once: parsing keeps no state in it."""
+    if not _PARSER:
+        _PARSER.append(MarkdownIt().enable("strikethrough").enable("table"))
+    return _PARSER[0]
