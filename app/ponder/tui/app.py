@@ -24,6 +24,7 @@ from textual.message import Message
 from ponder.errors import Interrupted, PonderError
 from ponder.events import DownloadProgress, Notice, OpenEvent
 from ponder.session import LoadedModel, ModelOptions, Session
+from ponder.tui import collector
 from ponder.tui.commands import PonderCommands
 from ponder.tui.downloads import DownloadState
 from ponder.tui.failures import notify_error, reported
@@ -107,6 +108,7 @@ class PonderApp(App[None]):
         # Downloads stop with the app; their partial files stay, and resume next time.
         for cancel in self._cancels.values():
             cancel.set()
+        collector.release()  # a reply may have been streaming: the collector goes back on
 
     # -- the model ---------------------------------------------------------------
 
@@ -142,6 +144,7 @@ class PonderApp(App[None]):
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model, self.loading = message.model, None
+        collector.settle()
         for warning in message.model.warnings:
             self.notify(warning, severity="warning", timeout=8)
         self._announce_model()
