@@ -108,7 +108,6 @@ class PonderApp(App[None]):
         # Downloads stop with the app; their partial files stay, and resume next time.
         for cancel in self._cancels.values():
             cancel.set()
-        collector.release()  # a reply may have been streaming: the collector goes back on
 
     # -- the model ---------------------------------------------------------------
 

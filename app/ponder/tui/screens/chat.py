@@ -24,7 +24,6 @@ from textual.widgets import Footer, Input, LoadingIndicator
 
 from ponder.errors import PonderError
 from ponder.session import ChatSettings, History, HistoryError, LoadedModel, ReplyRequest
-from ponder.tui import collector
 from ponder.tui.failures import notify_error
 from ponder.tui.messages import (
     LoadModelRequested,
@@ -139,11 +138,6 @@ class ChatScreen(Screen[None]):
         and on 2 cores each one is taken from llama.cpp's threads)."""
         self.refresh_bindings()
         self.query_one(PromptArea).cursor_blink = self.live is None
-        # No garbage collection (a full one stops the loop 100-150 ms) while a reply streams.
-        if self.live is not None:
-            collector.hold()
-        else:
-            collector.release()
 
     def _frame(self) -> None:
         """The live reply's new text was just shown: its title and the status line
