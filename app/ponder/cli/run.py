@@ -156,7 +156,10 @@ def run(
     system = checked_text(system, "--system") if system is not None else None
     grammar_text = read_text(grammar, "grammar") if grammar else None
     env: Env = ctx.obj
-    with env.session() as session:
+    # Ctrl-C sets ``cancel`` from here on, before the session opens: a KeyboardInterrupt
+    # raised in the meantime could land in a callback or a __del__, where Python only
+    # prints it and goes on (a run then answered in full after a Ctrl-C, rarely).
+    with cancel_on_sigint() as cancel, env.session() as session:
         from ponder.session import ModelOptions, ReplyRequest, RunRequest
 
         request = RunRequest(
@@ -182,29 +185,28 @@ def run(
         )
         mode = reasoning or session.settings.reasoning
         observer = OpenObserver(verbose=verbose)
-        with cancel_on_sigint() as cancel:
-            try:
-                reply = session.run(request, on_event=observer, cancel=cancel)
-            finally:
-                observer.close()
-            try:
-                if as_json:
-                    finished = reply.drain()
-                    output.write_json(reply, finished, sys.stdout)
-                elif jsonl:
-                    finished = output.write_jsonl(reply, sys.stdout)
-                else:
-                    finished = output.write_text(reply, mode, sys.stdout, sys.stderr)
-            except PonderError:
-                # Failed mid-reply (a full disk): end the thinking's line, so the error
-                # line that follows stands on its own.
-                if mode == "stderr" and reply.reasoning and not reply.answer:
-                    print(file=sys.stderr)
-                raise
-            finally:
-                # A closed pipe or a second Ctrl-C leaves the stream half-read: end it
-                # now, while the history is open, so the partial reply is recorded.
-                reply.close()
+        try:
+            reply = session.run(request, on_event=observer, cancel=cancel)
+        finally:
+            observer.close()
+        try:
+            if as_json:
+                finished = reply.drain()
+                output.write_json(reply, finished, sys.stdout)
+            elif jsonl:
+                finished = output.write_jsonl(reply, sys.stdout)
+            else:
+                finished = output.write_text(reply, mode, sys.stdout, sys.stderr)
+        except PonderError:
+            # Failed mid-reply (a full disk): end the thinking's line, so the error
+            # line that follows stands on its own.
+            if mode == "stderr" and reply.reasoning and not reply.answer:
+                print(file=sys.stderr)
+            raise
+        finally:
+            # A closed pipe or a second Ctrl-C leaves the stream half-read: end it
+            # now, while the history is open, so the partial reply is recorded.
+            reply.close()
     if finished.finish_reason == "interrupted":
         print("ponder: interrupted; the partial reply was saved", file=sys.stderr)
         return ExitCode.INTERRUPTED
