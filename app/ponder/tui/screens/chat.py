@@ -117,9 +117,10 @@ class ChatScreen(Screen[None]):
             status.show(model=self.loading_model, state="loading…")
             return
         model, live = self.model, self.live
-        state = ""
+        state = hint = ""
         if live is not None:
-            state = "thinking… (Ctrl+G wraps up)" if live.thinking else "answering…"
+            state = "thinking…" if live.thinking else "answering…"
+            hint = "Ctrl+G wraps up" if live.thinking else ""
         status.show(
             model=model.name if model else None,
             placement=model.placement if model else "",
@@ -127,6 +128,7 @@ class ChatScreen(Screen[None]):
             ctx_size=model.n_ctx if model else 0,
             tokens_per_s=self.tokens_per_s,
             state=state,
+            hint=hint,
         )
 
     def on_conversation_phase_changed(self, message: Conversation.PhaseChanged) -> None:
