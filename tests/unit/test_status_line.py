@@ -44,6 +44,8 @@ def test_narrowest_the_name_is_cut_in_the_middle_and_the_state_stays() -> None:
 
 def test_no_model_and_not_laid_out_yet() -> None:
     assert Status(model=None).fit(80) == "no model loaded · F2 picks one"
+    assert Status(model=None).fit(10) == "no model l"
+    assert Status(model="a-rather-long-model-name").fit(12) == "a-rat…l-name"
     assert Status(model=None, state="loading…").fit(80) == "loading…"
     assert LIVE.fit(0).endswith("(Ctrl+G wraps up)")  # no width yet: the whole line
 

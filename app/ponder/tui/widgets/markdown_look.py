@@ -6,6 +6,7 @@ Split from the widget's module, which keeps the cutting, the layout and the draw
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import ClassVar
@@ -154,12 +155,8 @@ class _Markdown(RichMarkdown):
         self.look = look
 
 
-_PARSER: list[MarkdownIt] = []
-
-
+@functools.cache
 def markdown_parser() -> MarkdownIt:
     """The parser Rich's ``Markdown`` builds for itself (CommonMark, tables,
     strikethrough), made once: parsing keeps no state in it."""
-    if not _PARSER:
-        _PARSER.append(MarkdownIt().enable("strikethrough").enable("table"))
-    return _PARSER[0]
+    return MarkdownIt().enable("strikethrough").enable("table")

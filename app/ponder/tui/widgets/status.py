@@ -28,7 +28,8 @@ class Status:
 
     def fit(self, width: int) -> str:
         if self.model is None:
-            return self.state or "no model loaded · F2 picks one"
+            line = self.state or "no model loaded · F2 picks one"
+            return line[:width] if width > 0 else line
         state = f"{self.state} ({self.hint})" if self.state and self.hint else self.state
         ctx = f"ctx {self.ctx_used:,}/{self.ctx_size:,}" if self.ctx_size else ""
         speed = f"{self.tokens_per_s:.1f} tok/s" if self.tokens_per_s else ""
@@ -46,10 +47,10 @@ class Status:
             if width <= 0 or len(line) <= width:
                 return line
         tail = " · ".join(p for p in (speed, self.state) if p)
-        room = width - len(tail) - 3  # " · " between the name and the rest
+        room = width - len(tail) - 3 if tail else width  # " · " between name and rest
         if room < 8:  # no name is better than three letters of one
             return tail[:width]
-        return f"{_middle(self.model, room)} · {tail}" if tail else _middle(self.model, width)
+        return f"{_middle(self.model, room)} · {tail}" if tail else _middle(self.model, room)
 
 
 def _middle(text: str, width: int) -> str:
