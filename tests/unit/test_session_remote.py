@@ -146,6 +146,7 @@ def test_a_remote_chat_is_saved_continued_and_never_holds_the_key(
 ) -> None:
     model = session.open_model(f"lab:{MODEL}")
     assert model.name == f"lab:{MODEL}" and "vllm" in model.placement
+    assert model.placement.startswith(f"{model.short_placement} at http://127.0.0.1:")
     first = model.reply(ReplyRequest(prompt="What is 17*23?"))
     first.drain()
     second = model.reply(ReplyRequest(prompt="And 17*24?", chat_id=first.chat_id))

@@ -74,6 +74,7 @@ def test_a_server_keeps_its_name_when_its_address_does_not_fit() -> None:
     remote = Status(
         model="lab:deepseek-ai/DeepSeek-R1",
         placement="vllm 0.19.1 at http://127.0.0.1:38531/v1",
+        short_placement="vllm 0.19.1",
         tokens_per_s=31.5,
     )
     assert remote.fit(100) == (

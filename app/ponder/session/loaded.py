@@ -107,6 +107,11 @@ class LoadedModel:
         raise NotImplementedError
 
     @property
+    def short_placement(self) -> str:
+        """:attr:`placement` in a few words (a server's name without its address)."""
+        return self.placement
+
+    @property
     def warnings(self) -> tuple[str, ...]:
         return ()
 

@@ -78,7 +78,11 @@ class RemoteModel(LoadedModel):
 
     @property
     def placement(self) -> str:
-        return f"{self.remote.info.label} at {self.remote.client.display_url}"
+        return f"{self.short_placement} at {self.remote.client.display_url}"
+
+    @property
+    def short_placement(self) -> str:
+        return self.remote.info.label
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -124,6 +124,7 @@ class ChatScreen(Screen[None]):
         status.show(
             model=model.name if model else None,
             placement=model.placement if model else "",
+            short_placement=model.short_placement if model else "",
             ctx_used=self.ctx_used,
             ctx_size=model.n_ctx if model else 0,
             tokens_per_s=self.tokens_per_s,

@@ -20,6 +20,7 @@ class Status:
 
     model: str | None
     placement: str = ""
+    short_placement: str = ""  # the placement when room is short ("vllm 0.19.1")
     ctx_used: int = 0
     ctx_size: int = 0
     tokens_per_s: float = 0.0
@@ -33,12 +34,10 @@ class Status:
         state = f"{self.state} ({self.hint})" if self.state and self.hint else self.state
         ctx = f"ctx {self.ctx_used:,}/{self.ctx_size:,}" if self.ctx_size else ""
         speed = f"{self.tokens_per_s:.1f} tok/s" if self.tokens_per_s else ""
-        # A server's placement is "vllm 0.19.1 at http://…": the server alone is shorter.
-        server = self.placement.partition(" at ")[0]
         tries = [
             [self.placement, ctx, speed, state],
             [self.placement, ctx, speed, self.state],
-            [server, ctx, speed, self.state],
+            [self.short_placement or self.placement, ctx, speed, self.state],
             [ctx, speed, self.state],
             [speed, self.state],
         ]
@@ -71,13 +70,16 @@ class StatusLine(Static):
         *,
         model: str | None,
         placement: str = "",
+        short_placement: str = "",
         ctx_used: int = 0,
         ctx_size: int = 0,
         tokens_per_s: float = 0.0,
         state: str = "",
         hint: str = "",
     ) -> None:
-        self._status = Status(model, placement, ctx_used, ctx_size, tokens_per_s, state, hint)
+        self._status = Status(
+            model, placement, short_placement, ctx_used, ctx_size, tokens_per_s, state, hint
+        )
         self._draw()
 
     def on_resize(self, event: events.Resize) -> None:
