@@ -82,6 +82,12 @@ async def test_a_reply_streams_thinking_then_folds_it_when_the_answer_starts(
         await pilot.pause(0.3)
         assert str(reply._panel.title).startswith("Thinking… ")
         assert "thinking" in str(screen.query_one(StatusLine).render())
+        # The context fills as the reply streams: the prompt and the tokens so far.
+        filled = script.prompts[-1] + reply.reasoning_tokens
+        assert reply.context_tokens == filled and reply.reasoning_tokens >= 40
+        await wait_for(
+            pilot, lambda: f"ctx {filled:,}/" in str(screen.query_one(StatusLine).render())
+        )
         assert reply.answer_text == ""
         prompt = screen.query_one(PromptArea)
         assert not prompt.cursor_blink  # a blink would be a repaint of its own

@@ -54,6 +54,8 @@ class LocalSource:
     def feed(self, text: str, live: LiveText) -> Iterator[ReasoningDelta | AnswerDelta]:
         """One token's text, counted and split (a voted reply feeds each candidate's)."""
         live.count(reasoning=self._splitter.in_reasoning)
+        if live.prompt_tokens is None:
+            live.prompt_tokens = self._stats.prompt_tokens  # the engine has read it
         for delta in self._splitter.feed(text):
             self._clock.saw(delta)
             yield delta

@@ -31,6 +31,7 @@ class LiveUpdate:
     answer: str
     reasoning_tokens: int
     answer_tokens: int
+    prompt_tokens: int | None = None  # the prompt's tokens, once the engine has read it
 
 
 class LiveText:
@@ -50,6 +51,9 @@ class LiveText:
         self.wrapped_up = False  # something other than the model closed the thinking
         self.budget_hit = False  # ... and it was the thinking budget
         self.ended = False  # a voted reply's candidate: it has ended
+        # The prompt's tokens, where the source knows them before the end (a local
+        # engine, once it has read the prompt); a server says so only at the end.
+        self.prompt_tokens: int | None = None
 
     def add(self, delta: ReasoningDelta | AnswerDelta) -> None:
         with self._lock:
@@ -70,7 +74,9 @@ class LiveText:
             reasoning = "".join(self._reasoning[seen_r:n_r])
             answer = "".join(self._answer[seen_a:n_a])
             self._seen = (n_r, n_a)
-        return LiveUpdate(reasoning, answer, self.reasoning_tokens, self.answer_tokens)
+        return LiveUpdate(
+            reasoning, answer, self.reasoning_tokens, self.answer_tokens, self.prompt_tokens
+        )
 
     @property
     def reasoning(self) -> str:

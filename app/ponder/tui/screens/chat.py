@@ -161,6 +161,9 @@ class ChatScreen(Screen[None]):
             speed = self.live.tokens_per_s
             if speed is not None:
                 self.tokens_per_s = speed
+            context = self.live.context_tokens
+            if context is not None:
+                self.ctx_used = context
             self.refresh_status()
 
     # -- the chat list ---------------------------------------------------------------

@@ -126,6 +126,7 @@ class ReplyView(Vertical, can_focus=True):
         self.started = time.monotonic()
         self.reasoning_tokens = reasoning_tokens
         self.answer_tokens = 0
+        self.prompt_tokens: int | None = None  # while it streams, once the engine says
         self._reasoning_text = [reasoning] if reasoning else []
         self._answer_text = [answer] if answer else []
         self._thinking_done = bool(answer) or not live
@@ -168,6 +169,14 @@ class ReplyView(Vertical, can_focus=True):
         return self.live and not self._thinking_done
 
     @property
+    def context_tokens(self) -> int | None:
+        """The context this reply fills so far (its prompt and what it generated), once
+        the prompt's size is known."""
+        if self.prompt_tokens is None:
+            return None
+        return self.prompt_tokens + self.reasoning_tokens + self.answer_tokens
+
+    @property
     def tokens_per_s(self) -> float | None:
         """The speed so far, once the reply has streamed for half a second."""
         elapsed = time.monotonic() - self.started
@@ -196,10 +205,19 @@ class ReplyView(Vertical, can_focus=True):
 
     # -- streaming (called on the UI thread) ---------------------------------------
 
-    def add(self, reasoning: str, answer: str, reasoning_tokens: int, answer_tokens: int) -> None:
+    def add(
+        self,
+        reasoning: str,
+        answer: str,
+        reasoning_tokens: int,
+        answer_tokens: int,
+        prompt_tokens: int | None = None,
+    ) -> None:
         """Append newly streamed text to the panels it belongs to."""
         self.reasoning_tokens = reasoning_tokens
         self.answer_tokens = answer_tokens
+        if prompt_tokens is not None:
+            self.prompt_tokens = prompt_tokens
         if reasoning:
             self._reasoning_text.append(reasoning)
             self._panel.display = True

@@ -85,7 +85,9 @@ class StreamFollower:
         new = reply.live.look()
         self.saw_tokens(new.reasoning_tokens + new.answer_tokens)
         was_thinking = view.thinking
-        view.add(new.reasoning, new.answer, new.reasoning_tokens, new.answer_tokens)
+        view.add(
+            new.reasoning, new.answer, new.reasoning_tokens, new.answer_tokens, new.prompt_tokens
+        )
         if was_thinking != view.thinking:
             self._on_phase_change()
 
