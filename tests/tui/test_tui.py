@@ -8,6 +8,7 @@ One flow runs the real llama.cpp engine on the Gemma GGUF with a <think> grammar
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import os
 import re
@@ -443,6 +444,9 @@ async def test_switching_models_loads_in_a_worker_and_refuses_mid_reply(
     script = Script(hold_at=5)
     app = make_app(model_file=r1_model, script=script)
     app.session.import_model(gemma_path, name="gemma-other")
+    store = app.session.store
+    other = next(m for m in store.installed() if m.name == "gemma-other")
+    store.add(dataclasses.replace(other, unverified=True))  # as `pull --allow-unverified` does
     async with app.run_test(size=SIZE) as pilot:
         screen = await ready(pilot, app)
         await ask(pilot, screen, "hold on")
@@ -454,6 +458,9 @@ async def test_switching_models_loads_in_a_worker_and_refuses_mid_reply(
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen))
         table = app.screen.query_one("DataTable")
+        status = {name: table.get_row(name)[3] for name in ("gemma-other", R1_NAME)}  # type: ignore[attr-defined]
+        assert status["gemma-other"] in ("installed · unverified", "loaded · unverified")
+        assert status[R1_NAME] in ("installed", "loaded")
         table.move_cursor(row=table.get_row_index("gemma-other"))  # type: ignore[attr-defined]
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.model is not None and app.model.name == "gemma-other")

@@ -98,6 +98,8 @@ class ModelsScreen(Screen[None]):
             status = "loaded" if loaded == model.name else "installed"
             if self.loading_model == model.name:
                 status = "loading…"
+            if model.unverified:  # pulled with --allow-unverified: no sha256 vouched for it
+                status += " · unverified"
             fit = self.model.placement if self.model is not None and loaded == model.name else ""
             table.add_row(model.name, size(model.size), fit, status, "", key=model.name)
             self.kinds[model.name] = "installed"
