@@ -65,262 +65,34 @@ mmap choice), then any component off by more than 10 % with its figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
-import time
-from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import psutil
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from memory_buffers import (  # noqa: E402  (a sibling module, not a package)
+    TARGET,
+    Case,
+    Components,
+    Measured,
+    MiB,
+    parse_buffers,
+)
 from ponder import gguf_info, hardware  # noqa: E402
 
-MiB = 1 << 20
-TARGET = 0.10  # ±10 %
 COMPONENT_SLACK_MIB = 8.0  # a component this close in MiB is not a finding, whatever the %
 LLAMA_LOG_MAXLEN = 400  # ponder.engine.LLAMA_LOG's size, for the ring-buffer note
-DECODE_TOKENS = 4
 CHILD_TIMEOUT_S = 900
 GEMMA_PATH = Path.home() / ".cache" / "ponder-tests" / "gemma-3-270m-q4_k_m.gguf"
 R1_SHAPED_PATH = BENCH_DIR / ".cache" / "r1-distill-qwen-1.5b-shaped-Q4_K_M.gguf"
 MODEL_LABELS = {"gemma": "gemma-270m", "r1shaped": "r1-1.5b-shape"}
-PROMPT_TEXT = (
-    "Think step by step about how a bridge carries its load: the deck, the piers, "
-    "the cables and the ground beneath them all share the work, and each one fails "
-    "in its own way when it is asked to carry more than it was built for. "
-)
-
-# "<prefix>:   <DEV> <kind> buffer size = <X> MiB", as llama.cpp 0.3.36 logs them, e.g.
-#   load_tensors:   CPU_Mapped model buffer size =  1052.50 MiB
-#   llama_kv_cache:        CPU KV buffer size =   112.00 MiB
-#   llama_context:        CPU  output buffer size =     0.58 MiB
-#   sched_reserve:        CPU compute buffer size =   302.75 MiB
-BUFFER_LINE = re.compile(
-    r"(?P<dev>[A-Za-z][\w-]*)\s+(?P<kind>model|KV|RS|output|compute) buffer size\s*=\s*"
-    r"(?P<mib>[\d.]+) MiB"
-)
-# Shown for the reader, not summed (they repeat the KV buffer lines in more detail).
-INFO_LINE = re.compile(r"llama_kv_cache: size =|cannot be used with preferred buffer type")
-
-
-# ============================================================================ child side
-
-
-def _status_kib(field_name: str) -> int | None:
-    """A ``kB`` field of /proc/self/status (RssAnon, RssFile, ...); None off Linux."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key == field_name:
-                return int(value.split()[0])
-    return None
-
-
-def _maxrss_bytes() -> int | None:
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak) if sys.platform == "darwin" else int(peak) * 1024  # Linux: KiB
-
-
-def _rss() -> int:
-    return int(psutil.Process().memory_info().rss)
-
-
-def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Load one model, evaluate a prompt, decode a few tokens; report memory and the log.
-
-    Runs in a fresh process: the RSS baseline is taken before llama.cpp is imported.
-    """
-    rss_start = _rss()
-    import llama_cpp  # noqa: F401  (measured: the library's own pages)
-
-    import ponder.engine as engine
-
-    rss_imported = _rss()
-    engine.LLAMA_LOG = deque()  # unbounded: see the module docstring
-    info = gguf_info.inspect(spec["path"])
-    params = engine.LoadParams(
-        n_ctx=spec["n_ctx"],
-        n_gpu_layers=0,
-        n_threads=spec["n_threads"],
-        n_threads_batch=spec["n_threads"],
-        n_batch=spec["n_batch"],
-        flash_attn=True,
-        use_mmap=spec["use_mmap"],
-    )
-    started = time.monotonic()
-    llm = engine.LlamaEngine.load(info, params)
-    load_s = time.monotonic() - started
-    load_log = list(engine.LLAMA_LOG)
-    rss_loaded = _rss()
-
-    prompt = _prompt_tokens(llm, spec["prompt_tokens"])
-    stats = engine.GenerationStats()
-    sampling = engine.SamplingParams(seed=1, max_tokens=DECODE_TOKENS, ignore_eos=True)
-    started = time.monotonic()
-    for _ in llm.generate(prompt, sampling, stats):
-        pass
-    eval_s = time.monotonic() - started
-    result = {
-        "rss_start": rss_start,
-        "rss_imported": rss_imported,
-        "rss_loaded": rss_loaded,
-        "rss_end": _rss(),
-        "rss_anon_kib": _status_kib("RssAnon"),
-        "rss_file_kib": _status_kib("RssFile"),
-        "maxrss": _maxrss_bytes(),
-        "load_s": load_s,
-        "eval_s": eval_s,
-        "prompt_tokens": stats.prompt_tokens,
-        "completion_tokens": stats.completion_tokens,
-        "load_log_lines": len(load_log),
-        "log": list(engine.LLAMA_LOG),
-    }
-    llm.close()
-    return result
-
-
-def _prompt_tokens(llm: Any, n_tokens: int) -> list[int]:
-    text = PROMPT_TEXT
-    tokens: list[int] = llm.tokenize(text, add_bos=llm.add_bos)
-    while len(tokens) < n_tokens:
-        text += PROMPT_TEXT
-        tokens = llm.tokenize(text, add_bos=llm.add_bos)
-    return tokens[: max(1, min(n_tokens, llm.n_ctx - DECODE_TOKENS - 1))]
-
-
-def child_main(spec_path: Path, out_path: Path) -> int:
-    spec = json.loads(spec_path.read_text())
-    out_path.write_text(json.dumps(run_child(spec)))
-    return 0
-
-
-# =========================================================================== parent side
-
-
-@dataclass(frozen=True, slots=True)
-class Components:
-    """Memory in MiB by the planner's components."""
-
-    weights: float
-    repack: float
-    kv: float
-    compute: float
-
-    @property
-    def total(self) -> float:
-        return self.weights + self.repack + self.kv + self.compute
-
-    def items(self) -> list[tuple[str, float]]:
-        return [
-            ("weights", self.weights),
-            ("repack", self.repack),
-            ("KV", self.kv),
-            ("compute", self.compute),
-        ]
-
-
-@dataclass(slots=True)
-class Buffers:
-    """llama.cpp's buffer sizes (MiB) parsed from its log, and the lines they came from."""
-
-    model: dict[str, float] = field(default_factory=dict)  # by buffer type
-    kv: list[float] = field(default_factory=list)
-    other: dict[tuple[str, str], float] = field(default_factory=dict)  # (kind, dev) -> last
-    lines: list[str] = field(default_factory=list)
-
-    def components(self, *, use_mmap: bool) -> Components:
-        repack = sum(v for k, v in self.model.items() if k.endswith("_REPACK"))
-        plain = sum(v for k, v in self.model.items() if not k.endswith("_REPACK"))
-        compute = sum(v for (kind, _), v in self.other.items() if kind in ("compute", "output"))
-        rs = sum(v for (kind, _), v in self.other.items() if kind == "RS")
-        if use_mmap:  # the mapped file holds every tensor; the repacked ones are a second copy
-            return Components(plain, repack, sum(self.kv) + rs, compute)
-        return Components(plain + repack, 0.0, sum(self.kv) + rs, compute)
-
-    @property
-    def found(self) -> set[str]:
-        kinds = {kind for kind, _ in self.other}
-        return kinds | ({"model"} if self.model else set()) | ({"KV"} if self.kv else set())
-
-
-def parse_buffers(lines: Iterable[str]) -> Buffers:
-    """Sum llama.cpp's buffer-size lines: model and KV buffers are each logged once when
-    made; compute and output buffers can be re-reserved, so the last size per device wins."""
-    out = Buffers()
-    for raw in lines:
-        line = raw.rstrip("\n")
-        match = BUFFER_LINE.search(line)
-        if match:
-            kind, dev, mib = match["kind"], match["dev"], float(match["mib"])
-            if kind == "model":
-                out.model[dev] = out.model.get(dev, 0.0) + mib
-            elif kind == "KV":
-                out.kv.append(mib)
-            else:
-                out.other[(kind, dev)] = mib
-            out.lines.append(line.strip())
-        elif INFO_LINE.search(line):
-            out.lines.append(line.strip())
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    model: str  # "gemma" | "r1shaped"
-    path: Path
-    n_ctx: int
-    use_mmap: bool
-    planner_mmap: bool
-    n_batch: int
-    n_threads: int
-    estimate: Components
-    margin_mib: float
-    ram_need_mib: float  # the planner's figure, margin included
-
-
-@dataclass(frozen=True, slots=True)
-class Measured:
-    case: Case
-    buffers: Buffers
-    actual: Components
-    child: dict[str, Any]
-
-    @property
-    def rss_mib(self) -> float:
-        return float(self.child["rss_end"] - self.child["rss_start"]) / MiB
-
-    @property
-    def peak_mib(self) -> float | None:
-        peak = self.child.get("maxrss")
-        return None if peak is None else float(peak - self.child["rss_start"]) / MiB
-
-    @property
-    def ratio_buffers(self) -> float:
-        return self.case.estimate.total / self.actual.total if self.actual.total else 0.0
-
-    @property
-    def ratio_rss(self) -> float:
-        return self.case.estimate.total / self.rss_mib if self.rss_mib > 0 else 0.0
-
-    @property
-    def passed(self) -> bool:
-        return abs(self.ratio_buffers - 1.0) <= TARGET
 
 
 def log(text: str) -> None:
@@ -430,8 +202,7 @@ def measure(case: Case, prompt_tokens: int) -> Measured:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         spec_path, out_path = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_path.write_text(json.dumps(spec))
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)]
-        cmd.append(str(out_path))
+        cmd = [sys.executable, str(BENCH_DIR / "memory_child.py"), str(spec_path), str(out_path)]
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False
         )
@@ -595,10 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ctx", nargs="+", type=int, default=[4096, 16384])
     parser.add_argument("--mmap", choices=("both", "planner", "on", "off"), default="both")
     parser.add_argument("--prompt-tokens", type=int, default=128)
-    parser.add_argument("--child", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        return child_main(Path(args.child[0]), Path(args.child[1]))
 
     hw = cpu_profile()
     cases, notes = make_cases(hw, args.models, args.ctx, args.mmap)
