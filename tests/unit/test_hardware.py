@@ -691,7 +691,7 @@ def test_fit_table_sorted_best_first() -> None:
     assert len(lines) == len(rows) + 1
     assert (
         "r1:14b        Q4_K_M  8.4 GiB   14.0 GiB  partial  4,096    32/49       "
-        "≈ 8.8 tok/s · about 3 min for a 1,500-token reply"
+        "≈ 7.7 tok/s · about 3 min for a 1,500-token reply"
     ) in lines
     cpu_rows = hardware.fit_table(catalog(), machine(M))
     assert hardware.fit_cells(cpu_rows[0])[6] == "-"  # no GPU column values on a CPU machine

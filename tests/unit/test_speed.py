@@ -36,6 +36,12 @@ def _overhead(model: ModelFacts, cpu_layers: int, gpu_layers: int = 0) -> float:
     )
 
 
+def _kernels(layers: float, output: float, cores: int, *, layer: str, out: str) -> float:
+    """The CPU kernels' time a token: each weight's bytes over its type's rate per core."""
+    rate = speed.CPU_MATVEC_BYTES_PER_CORE
+    return (layers / rate[layer] + output / rate[out]) / cores
+
+
 # ------------------------------------------------------------------- worked examples
 
 
@@ -46,7 +52,11 @@ def test_decode_on_the_cpu_reads_every_layer_and_the_output_once_a_token() -> No
     # token_embd is read one row a token: left out; output.weight is read whole.
     read = sum(model.layer_bytes) + model.output_bytes
     bandwidth = 18e9 * speed.CPU_READ_EFFICIENCY
-    expected = read / bandwidth + _overhead(model, cpu_layers=29)
+    # The laptop builds for AVX2; a catalog Q4_K_M's layers (4.85 bits a weight on
+    # average) run Q4_K's kernels, its output (6.56 bits) Q6_K's, on four cores.
+    assert speed.cpu_flops_per_core(hw) == dict(speed.CPU_FLOPS_PER_CORE)["AVX2"]
+    kernels = _kernels(sum(model.layer_bytes), model.output_bytes, 4, layer="Q4_K", out="Q6_K")
+    expected = read / bandwidth + kernels + _overhead(model, cpu_layers=29)
     assert got.decode_s_per_token == pytest.approx(expected, rel=1e-9)
     # Each token in the context adds its K and V of every layer.
     assert got.decode_s_per_position == pytest.approx(model.kv_bytes_per_token / bandwidth)
@@ -61,7 +71,9 @@ def test_decode_is_split_between_the_gpu_and_the_cpu_by_their_layers() -> None:
     cpu_layers = model.layers_bytes(0, 49 - 32)
     gpu_bw = 256e9 * speed.GPU_READ_EFFICIENCY  # RTX 4060 Laptop's data sheet
     cpu_bw = 55e9 * speed.CPU_READ_EFFICIENCY  # recorded, with its 6 performance cores
-    expected = gpu_layers / gpu_bw + cpu_layers / cpu_bw + _overhead(model, 17, 32)
+    simd = speed.cpu_flops_per_core(hw) / dict(speed.CPU_FLOPS_PER_CORE)["AVX2"]
+    kernels = _kernels(cpu_layers, 0, 6, layer="Q4_K", out="Q6_K") / simd  # CPU layers only
+    expected = gpu_layers / gpu_bw + cpu_layers / cpu_bw + kernels + _overhead(model, 17, 32)
     assert got.decode_s_per_token == pytest.approx(expected, rel=1e-9)
     kv = model.kv_bytes_per_token_layer
     assert got.decode_s_per_position == pytest.approx(31 * kv / gpu_bw + 17 * kv / cpu_bw)
@@ -104,7 +116,11 @@ def test_a_gguf_counts_its_tensor_types(gemma_path: Path) -> None:
     assert model.tied
     got = speed.predict(model, machine(LAPTOP), n_gpu_layers=0, n_ctx=4096, n_threads=4)
     read = sum(model.layer_bytes) + model.output_bytes
-    expected = read / (18e9 * speed.CPU_READ_EFFICIENCY) + _overhead(model, 19)
+    rates = speed.CPU_MATVEC_BYTES_PER_CORE
+    layers = sum(n / rates.get(t.upper(), rates["Q4_K"]) for t, n in model.layer_type_bytes)
+    assert {t.upper() for t, _ in model.layer_type_bytes} >= {"Q5_0"}
+    kernels = (layers + model.output_bytes / rates["Q8_0"]) / 4  # the tied Q8_0 embedding
+    expected = read / (18e9 * speed.CPU_READ_EFFICIENCY) + kernels + _overhead(model, 19)
     assert got.decode_s_per_token == pytest.approx(expected, rel=1e-9)
 
 

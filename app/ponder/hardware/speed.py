@@ -13,9 +13,13 @@ the plan, the way llama.cpp spends its time:
   from its data sheet. Read at :data:`CPU_READ_EFFICIENCY` / :data:`GPU_READ_EFFICIENCY`
   of that, plus a fixed cost per token, per layer and per vocabulary entry (sampling
   scans the whole vocabulary), fitted on this project's machines with
-  ``bench/bench_predict.py``. A CPU without fast SIMD (or x86 code under Rosetta) is
-  slower than its RAM: its CPU share is bound by compute, at
-  :data:`DECODE_COMPUTE_SHARE` of the prompt's rate.
+  ``bench/bench_predict.py``. On the CPU the matrix-vector kernels' own work comes on top
+  of the reads: two or four cores cannot hide one behind the other, so each weight
+  costs its bytes over the RAM's rate plus its bytes over what the kernels for its
+  tensor type get through (:data:`CPU_MATVEC_BYTES_PER_CORE`, scaled by the SIMD the
+  build uses). That term is what keeps a model that sits in a large last-level cache
+  (Gemma 270M in a 480 MiB L3) from being predicted at RAM speed, and it is what a CPU
+  without fast SIMD (or x86 code under Rosetta) is bound by.
 * **Prompt processing is compute-bound.** Two FLOPs per weight per token, in batches of
   512 (the output layer runs for the last token only), at the cores' throughput for
   their SIMD (:data:`CPU_FLOPS_PER_CORE`, scaled by the threads; tensor types llama.cpp
@@ -39,10 +43,11 @@ REPLY_TOKENS = 1_500  # a typical reasoning reply, for "about 1 min for a 1,500-
 TYPICAL_PROMPT_TOKENS = 200  # where a reply starts; decode is quoted half-way through it
 USABLE_TOK_S = 8.0  # the default of the ``usable_tok_s`` setting
 
-# llama.cpp's decode against the measured memchr rate, fitted by bench_predict.py here:
-# Gemma 270M and the 1.5B-shaped GGUF both read 8.3-8.4 GB/s a token while memchr read
-# 13.4 GB/s on the same two threads.
-CPU_READ_EFFICIENCY = 0.65
+# llama.cpp's decode reads against the measured memchr rate, fitted by bench_predict.py
+# on two of this project's 2-core VMs together with the kernels' time below: one where
+# memchr read 13.4 GB/s (Gemma 270M 33.0 tok/s, the 1.5B-shaped GGUF 8.6), one where it
+# read 24.6 GB/s (39.6 and 13.0). Both models land within 0.85-1.10 x on both machines.
+CPU_READ_EFFICIENCY = 0.70
 GPU_READ_EFFICIENCY = 0.75  # llama.cpp's CUDA/Metal decode against the data sheet
 GPU_FLOPS_EFFICIENCY = 0.35  # prompt processing against the data sheet's FP16 rate
 PCIE_BANDWIDTH = 25e9  # bytes/s host to GPU (PCIe 4.0 x16 in practice)
@@ -51,7 +56,15 @@ CPU_LAYER_OVERHEAD_S = 30e-6  # per CPU layer per token: the threads meet ~15 ti
 GPU_LAYER_OVERHEAD_S = 25e-6  # per GPU layer per token: kernel launches
 VOCAB_OVERHEAD_S = 4e-9  # per vocabulary entry per token: the sampler's candidate array
 # (llama_sampler_sample with top-k took 0.9 ms for Gemma's 262,144 entries here)
-DECODE_COMPUTE_SHARE = 0.5  # a matrix-vector product reuses nothing: half the matmul rate
+# What one core's llama.cpp matrix-vector kernels get through of a weight matrix that is
+# already in cache, in bytes/s, by tensor type: ggml_mul_mat of a 4096-wide matrix by one
+# vector, one thread, AVX2 build, timed through ggml's C API on this project's 2-core VM
+# (Xeon, 480 MiB L3). Two threads did twice as much. Other SIMD scales by
+# CPU_FLOPS_PER_CORE against AVX2; a type not listed gets the Q4_K figure.
+CPU_MATVEC_BYTES_PER_CORE = {
+    "F32": 29e9, "F16": 29e9, "BF16": 29e9, "Q8_0": 22.9e9, "Q6_K": 19.8e9, "Q5_K": 14.1e9,
+    "Q5_0": 10.9e9, "Q4_K": 16.3e9, "Q4_0": 11.7e9,
+}  # fmt: skip
 GUESSED_RAM_PER_CORE = 6e9  # bytes/s per core when RAM was not measured
 GUESSED_RAM_MAX = 60e9
 
@@ -135,6 +148,7 @@ class _Share:
     kv_layers: int = 0
     params: float = 0.0  # repeating-layer weights, for the prompt's FLOPs
     repacked: float = 1.0  # the share of them in types llama.cpp repacks (fast GEMM)
+    matvec_s: float = 0.0  # one AVX2 core's kernel time over the weights read a token
 
 
 def ram_bandwidth(hw: HardwareProfile, threads: int) -> tuple[float, bool]:
@@ -184,10 +198,10 @@ def predict(
     kv_layer = model.kv_bytes_per_token_layer
     pairs = list(zip(shares, bws, strict=True))
     weights_s = sum(share.weights / bw for share, bw in pairs)
-    # A CPU without fast SIMD (or x86 code translated by Rosetta) cannot keep up with RAM.
+    # The CPU's kernels work through its weights on top of reading them.
     cores = max(1, min(n_threads, hw.physical_cores))
-    cpu_compute = 2 * cpu.params / (cores * cpu_flops_per_core(hw) * DECODE_COMPUTE_SHARE)
-    weights_s += max(0.0, cpu_compute - cpu.weights / bws[-1])
+    simd = cpu_flops_per_core(hw) / dict(CPU_FLOPS_PER_CORE)["AVX2"]
+    weights_s += cpu.matvec_s / (cores * simd)
     per_position = sum(share.kv_layers * kv_layer / bw for share, bw in pairs)
     gpu_layers = sum(share.layers for share in shares[:-1])
     overhead = (
@@ -211,6 +225,8 @@ def _shares(model: ModelFacts, gpus: tuple[BackendDevice, ...], n_gpu_layers: in
     """Each device's layers, bytes read per token and weights; GPUs first, the CPU last."""
     shares = [_Share() for _ in gpus] + [_Share()]
     bpw = _layer_bpw(model)
+    layer_rate = _layer_matvec_rate(model)
+    output_rate = _matvec_rate(_nearest_type(_output_bpw(model)))
     n_layer = model.n_layer
     for owner, first, end in layer_runs(n_layer, n_gpu_layers, [d.free_bytes for d in gpus]):
         share = shares[owner]  # -1 is the CPU
@@ -221,9 +237,35 @@ def _shares(model: ModelFacts, gpus: tuple[BackendDevice, ...], n_gpu_layers: in
             share.weights += weights
             share.kv_layers += repeating
             share.params += weights * 8 / bpw
+            share.matvec_s += weights / layer_rate
         if end > n_layer:  # the output layer: a tied output reads the embedding matrix
             share.weights += model.output_bytes
+            share.matvec_s += model.output_bytes / output_rate
     return shares
+
+
+def _matvec_rate(tensor_type: str) -> float:
+    rates = CPU_MATVEC_BYTES_PER_CORE
+    return rates.get(tensor_type.upper(), rates["Q4_K"])
+
+
+def _layer_matvec_rate(model: ModelFacts) -> float:
+    """One AVX2 core's kernel rate over the repeating layers, weighted by their bytes."""
+    types = model.layer_type_bytes or ((_nearest_type(_layer_bpw(model)), 1),)
+    total = sum(n for _, n in types)
+    seconds = sum(n / _matvec_rate(t) for t, n in types)
+    return total / seconds if seconds > 0 else _matvec_rate("Q4_K")
+
+
+def _output_bpw(model: ModelFacts) -> float:
+    matrix = model.n_vocab * model.n_embd
+    return model.output_bytes * 8 / matrix if matrix else _DEFAULT_BPW
+
+
+def _nearest_type(bpw: float) -> str:
+    """The tensor type of the listed kernel rates whose bits per weight are nearest."""
+    listed = [t for t in CPU_MATVEC_BYTES_PER_CORE if t != "BF16"]
+    return min(listed, key=lambda t: abs(_TYPE_BPW[t] - bpw))
 
 
 def _layer_bpw(model: ModelFacts) -> float:
