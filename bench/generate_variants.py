@@ -64,6 +64,19 @@ class LoadConfig:
     n_ctx: int
     threads: int
 
+    def llama(self, **extra: Any) -> Any:
+        """llama-cpp-python's ``Llama`` on this file: the CPU, these threads, flash attention."""
+        return llama_cpp.Llama(
+            model_path=str(self.path),
+            n_ctx=self.n_ctx,
+            n_threads=self.threads,
+            n_threads_batch=self.threads,
+            n_gpu_layers=0,
+            flash_attn=True,
+            verbose=False,
+            **extra,
+        )
+
 
 # -- (c) the plain loop -----------------------------------------------------------
 
@@ -267,16 +280,7 @@ class ChatCompletion:
     name = "ccc"
 
     def __init__(self, cfg: LoadConfig) -> None:
-        self._llama = llama_cpp.Llama(
-            model_path=str(cfg.path),
-            n_ctx=cfg.n_ctx,
-            n_threads=cfg.threads,
-            n_threads_batch=cfg.threads,
-            n_gpu_layers=0,
-            flash_attn=True,
-            verbose=False,
-            chat_format="chatml",
-        )
+        self._llama = cfg.llama(chat_format="chatml")
         self._counted = 0
         self._eog_seen = False
         self._outcome = Outcome(0)
@@ -344,15 +348,7 @@ class GenerateWithGrammar:
     name = "llama"
 
     def __init__(self, cfg: LoadConfig, prompt_tokens: list[int], grammar: str) -> None:
-        self._llama = llama_cpp.Llama(
-            model_path=str(cfg.path),
-            n_ctx=cfg.n_ctx,
-            n_threads=cfg.threads,
-            n_threads_batch=cfg.threads,
-            n_gpu_layers=0,
-            flash_attn=True,
-            verbose=False,
-        )
+        self._llama = cfg.llama()
         self._prompt = prompt_tokens
         self._grammar = grammar
         self._outcome = Outcome(0)
