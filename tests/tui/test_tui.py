@@ -27,6 +27,7 @@ from ponder.errors import ModelLoadError
 from ponder.history import History
 from ponder.paths import default_paths
 from ponder.session import ChatSettings, ReplyRequest
+from ponder.session import machine as session_machine
 from ponder.tui.screens.chat import ChatScreen
 from ponder.tui.screens.dialogs import ConfirmScreen, TextPromptScreen
 from ponder.tui.screens.models import ModelsScreen
@@ -414,6 +415,10 @@ async def test_picker_downloads_with_live_progress_pause_and_resume(
         await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen))
         picker = app.screen
         table = picker.query_one("DataTable")
+        # The speed the session predicts for it here, as `ponder fit` has it.
+        fits = {row.ref: row for row in session_machine.catalog_fits(app.session)}
+        speed = str(table.get_cell(ref, "speed"))  # type: ignore[attr-defined]
+        assert speed == fits[ref].speed and re.fullmatch(r"≈ [\d.]+ tok/s", speed), speed
         table.move_cursor(row=table.get_row_index(ref))  # type: ignore[attr-defined]
         await pilot.press("enter")
 
@@ -458,7 +463,7 @@ async def test_switching_models_loads_in_a_worker_and_refuses_mid_reply(
         await pilot.press("f2")
         await wait_for(pilot, lambda: isinstance(app.screen, ModelsScreen))
         table = app.screen.query_one("DataTable")
-        status = {name: table.get_row(name)[3] for name in ("gemma-other", R1_NAME)}  # type: ignore[attr-defined]
+        status = {name: str(table.get_cell(name, "status")) for name in ("gemma-other", R1_NAME)}  # type: ignore[attr-defined]
         assert status["gemma-other"] in ("installed · unverified", "loaded · unverified")
         assert status[R1_NAME] in ("installed", "loaded")
         table.move_cursor(row=table.get_row_index("gemma-other"))  # type: ignore[attr-defined]

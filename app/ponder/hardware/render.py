@@ -134,11 +134,13 @@ def fit_cells(row: FitRow, *, reply: bool = True) -> tuple[str, ...]:
         p.verdict.replace("_", " "),
         f"{p.n_ctx:,}" if runs else "-",
         f"{p.n_gpu_layers}/{p.n_layers_total}" if runs and p.estimate.gpus else "-",
-        _speed_cell(row, reply),
+        speed_cell(row, reply=reply),
     )
 
 
-def _speed_cell(row: FitRow, reply: bool) -> str:
+def speed_cell(row: FitRow, *, reply: bool = True) -> str:
+    """A fit row's predicted speed ("-" when it does not run here); without ``reply``
+    the rate alone ("≈ 26 tok/s")."""
     if row.speed is None:
         return "-"
     return speed_phrase(row.speed) if reply else f"≈ {tok_s(row.speed.decode_tok_s)} tok/s"

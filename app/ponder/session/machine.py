@@ -74,6 +74,7 @@ class CatalogFit:
     name: str
     size: int
     badge: str  # "GPU", "partial 20/33", "CPU", "too big"
+    speed: str = ""  # "≈ 26 tok/s" as predicted here, "-" when it does not run
 
 
 BADGES = {"gpu": "GPU", "partial": "partial", "cpu": "CPU", "too_big": "too big"}
@@ -287,6 +288,7 @@ def catalog_fits(session: Session) -> list[CatalogFit]:
                 name=row.model.name,
                 size=row.quant.size_bytes,
                 badge=badge,
+                speed=hardware.speed_cell(row, reply=False),
             )
         )
     return rows

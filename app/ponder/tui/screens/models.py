@@ -1,5 +1,5 @@
 """The model picker: installed models with their plan, the models each remote serves,
-and the catalog with fit badges.
+and the catalog with fit badges and the decode speed predicted here.
 
 Remote models are listed from what each server last said (no wait on the network), and
 asked again in a worker when the picker opens; Enter on one connects to it.
@@ -69,6 +69,7 @@ class ModelsScreen(Screen[None]):
         table.add_column("Model", key="model")
         table.add_column("Size", key="size")
         table.add_column("Fit", key="fit")
+        table.add_column("Speed", key="speed")
         table.add_column("Status", key="status")
         table.add_column("Name", key="name")
         self.query_one("#machine", Static).update(machine.one_line(self.session))
@@ -101,24 +102,26 @@ class ModelsScreen(Screen[None]):
             if model.unverified:  # pulled with --allow-unverified: no sha256 vouched for it
                 status += " · unverified"
             fit = self.model.placement if self.model is not None and loaded == model.name else ""
-            table.add_row(model.name, size(model.size), fit, status, "", key=model.name)
+            table.add_row(model.name, size(model.size), fit, "", status, "", key=model.name)
             self.kinds[model.name] = "installed"
         for ref, label in self.session.remotes.listed():
             status = "loaded" if loaded == ref else "remote"
             if self.loading_model == ref:
                 status = "loading…"
-            table.add_row(ref, "", label, status, "", key=ref)
+            table.add_row(ref, "", label, "", status, "", key=ref)
             self.kinds[ref] = "installed"  # Enter loads it, like a downloaded model
         for row in machine.catalog_fits(self.session):
             if row.ref.lower() in names:
                 continue
             state = self.downloads.get(row.ref)
             status = download_line(state) if state else ""
-            table.add_row(row.ref, size(row.size), row.badge, status, row.name, key=row.ref)
+            table.add_row(
+                row.ref, size(row.size), row.badge, row.speed, status, row.name, key=row.ref
+            )
             self.kinds[row.ref] = "catalog"
         for name, state in self.downloads.items():  # hf: refs and other pulls not listed above
             if name not in self.kinds and name.lower() not in names:
-                table.add_row(name, size(state.total), "", download_line(state), "", key=name)
+                table.add_row(name, size(state.total), "", "", download_line(state), "", key=name)
                 self.kinds[name] = "catalog"
 
     def on_model_changed(self, message: ModelChanged) -> None:
